@@ -1,0 +1,1 @@
+"""Built-in crmsync connector package crmsync_salesforce (work in progress)."""

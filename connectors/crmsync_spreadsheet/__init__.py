@@ -1,0 +1,1 @@
+"""Built-in crmsync connector package crmsync_spreadsheet (work in progress)."""

@@ -1,0 +1,548 @@
+"""One sync run of a pipeline: read -> map -> match -> merge -> plan -> write -> commit.
+
+Inbound, per endpoint: records changed since the endpoint's cursor are read as a stream in
+chunks; a record whose raw payload hash equals the stored one is skipped before mapping; the
+rest are mapped, validated, matched to a hub record (binding, then the ``match_customer`` hook,
+then tax id / name + country), merged field by field (:mod:`crmsync.merge`), and the chunk's
+hub changes, bindings, snapshots, audit rows, dead letters, conflicts and the cursor after its
+last record are written in ONE transaction.
+
+Outbound, per endpoint that can write: hub records whose revision is ahead of what the endpoint
+last held are diffed against its snapshot, mapped out, written in the connector's batch size,
+and, after the endpoint acknowledged them, recorded in one transaction per batch. Writes are
+upserts keyed by the hub id, so a batch repeated after a crash creates nothing twice.
+
+A dry run does all of it inside one transaction that is rolled back, and calls no writer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import itertools
+import logging
+import secrets
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import orjson
+from sqlalchemy.engine import Connection
+
+from crmsync.canonical import normalize_value, validate_flat
+from crmsync.config import Config, EndpointConfig, PipelineConfig
+from crmsync.connector import DELETE, WRITE, Connector, Cursor, EndpointContext, OutboundRecord, RawRecord
+from crmsync.errors import ConfigError, CrmsyncError, ErrorKind, RecordError
+from crmsync.mapping import CompiledMapping, compile_mapping
+from crmsync.matching import hub_keys
+from crmsync.merge import ConflictPolicy, merge_record, same
+from crmsync.plugins import PluginHost, get_host
+from crmsync.retry import RetryPolicy
+from crmsync.state import StateStore, dumps
+from crmsync.state import records as db
+from crmsync.state.records import BatchWrites, HubState, Snapshot
+from crmsync.state.schema import runs
+from crmsync.state.store import utcnow
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+READ_CHUNK = 500
+METADATA_FIELDS = frozenset({"last_changed_at"})
+"""Fields that describe a change rather than the customer: kept on the hub, never merged."""
+
+
+def payload_hash(payload: dict[str, Any]) -> str:
+    """Hash of a raw payload, to skip unchanged records before mapping them."""
+    return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()
+
+
+def new_hub_id() -> str:
+    return "cus_" + secrets.token_hex(8)
+
+
+def new_run_id(now: dt.datetime) -> str:
+    return f"run_{now:%Y%m%dT%H%M%S}_{secrets.token_hex(3)}"
+
+
+def chunked(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk
+
+
+@dataclass
+class Endpoint:
+    """An endpoint opened for a run: its config, connector and compiled mapping."""
+
+    config: EndpointConfig
+    connector: Connector
+    mapping: CompiledMapping
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+
+@dataclass
+class PlanItem:
+    """One planned write (what a dry run shows)."""
+
+    endpoint: str
+    action: str  # create | update | delete
+    hub_id: str
+    external_id: str | None
+    changes: dict[str, tuple[Any, Any]]
+
+
+@dataclass
+class RunSummary:
+    """What a run did, per endpoint and action."""
+
+    run_id: str
+    pipeline: str
+    dry_run: bool
+    started_at: dt.datetime
+    finished_at: dt.datetime | None = None
+    status: str = "running"
+    counts: dict[str, Counter[str]] = field(default_factory=dict)
+    api_calls: dict[str, int] = field(default_factory=dict)
+    mapping_hashes: dict[str, str] = field(default_factory=dict)
+    plan: list[PlanItem] = field(default_factory=list)
+    error: str | None = None
+
+    def count(self, endpoint: str, action: str, n: int = 1) -> None:
+        self.counts.setdefault(endpoint, Counter())[action] += n
+
+    def total(self, action: str) -> int:
+        return sum(c[action] for c in self.counts.values())
+
+    @property
+    def duration(self) -> float:
+        end = self.finished_at or utcnow()
+        return (end - self.started_at).total_seconds()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id, "pipeline": self.pipeline, "status": self.status, "dry_run": self.dry_run,
+            "counts": {k: dict(v) for k, v in self.counts.items()}, "api_calls": self.api_calls,
+            "duration_s": round(self.duration, 3), "error": self.error,
+        }
+
+
+def open_endpoint(config: EndpointConfig, host: PluginHost, *, sleep: Callable[[float], None] | None = None,
+                  mapping: CompiledMapping | None = None) -> Endpoint:
+    """Compile the endpoint's mapping and build its connector."""
+    cls = host.connector_class(config.connector)
+    compiled = mapping or compile_mapping(config.mapping, host.converters)
+    if config.object not in cls.objects and cls.objects:
+        raise ConfigError(f"connector {cls.name!r} does not sync {config.object!r}; it syncs "
+                          f"{', '.join(cls.objects)}", path=f"endpoints.{config.name}.object")
+    context = EndpointContext(
+        name=config.name, object=config.object, options=config.options, fields=compiled.source_fields,
+        retry=RetryPolicy.from_options(config.retry, sleep=sleep),
+        classifier=lambda error, ctx: host.hook.classify_error(error=error, context=ctx),
+    )
+    return Endpoint(config, cls(context), compiled)
+
+
+class SyncEngine:
+    """Runs one pipeline against a state store."""
+
+    def __init__(
+        self,
+        config: Config,
+        pipeline: str,
+        *,
+        store: StateStore | None = None,
+        host: PluginHost | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
+        sleep: Callable[[float], None] | None = None,
+        progress: Callable[[str, str, int], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.pipeline: PipelineConfig = config.pipeline(pipeline)
+        self.store = store or StateStore(config.state_url)
+        self.host = host or get_host()
+        self.clock = clock
+        self.sleep = sleep
+        self.progress = progress or (lambda endpoint, action, n: None)
+        self._dry_conn: Connection | None = None
+        self.summary: RunSummary | None = None
+        self._policies: dict[str, ConflictPolicy] = {}
+
+    # -- the run -----------------------------------------------------------------------------
+    def run(self, *, dry_run: bool = False, full: bool = False) -> RunSummary:
+        """Run the pipeline once; returns the summary (also stored in ``runs`` unless dry)."""
+        started = self.clock()
+        summary = self.summary = RunSummary(new_run_id(started), self.pipeline.name, dry_run, started)
+        self._policies = dict(self.host.conflict_policies)
+        for name in (self.pipeline.conflicts.policy, *self.pipeline.conflicts.fields.values()):
+            if name not in self._policies:
+                raise ConfigError(f"unknown conflict policy {name!r}; known: {', '.join(sorted(self._policies))}",
+                                  file=str(self.config.path), path=f"pipelines.{self.pipeline.name}.conflicts")
+        endpoints = [open_endpoint(self.config.endpoints[n], self.host, sleep=self.sleep)
+                     for n in self.pipeline.endpoints]
+        summary.mapping_hashes = {e.name: e.mapping.hash for e in endpoints}
+        lock = self.store.acquire_lock(self.pipeline.name, summary.run_id)
+        try:
+            if dry_run:
+                self._dry_conn = self.store.engine.connect()
+                self._dry_conn.begin()
+            else:
+                self._record_run(summary, insert=True)
+            for endpoint in endpoints:
+                self._inbound(endpoint, summary, full=full)
+                lock.heartbeat() if not dry_run else None
+            for endpoint in endpoints:
+                self._outbound(endpoint, summary)
+            rejected = summary.total("dead_letters") + summary.total("failed")
+            summary.status = "rejected" if rejected else "ok"
+        except CrmsyncError as exc:
+            summary.status = "failed"
+            summary.error = str(exc)
+            raise
+        except BaseException as exc:
+            summary.status = "failed"
+            summary.error = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            summary.finished_at = self.clock()
+            summary.api_calls = {e.name: e.connector.context.api_calls for e in endpoints}
+            for endpoint in endpoints:
+                endpoint.connector.close()
+            if self._dry_conn is not None:
+                self._dry_conn.rollback()
+                self._dry_conn.close()
+                self._dry_conn = None
+            else:
+                self._record_run(summary, insert=False)
+            lock.release()
+            try:
+                self.host.hook.sync_finished(run=summary.as_dict())
+            except Exception:
+                log.exception("a sync_finished hook failed")
+        return summary
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        if self._dry_conn is not None:
+            yield self._dry_conn
+        else:
+            with self.store.transaction() as conn:
+                yield conn
+
+    def _record_run(self, summary: RunSummary, *, insert: bool) -> None:
+        values = {
+            "status": summary.status, "finished_at": summary.finished_at, "error": summary.error,
+            "counts": dumps({k: dict(v) for k, v in summary.counts.items()}),
+            "mapping_hashes": dumps(summary.mapping_hashes), "api_calls": dumps(summary.api_calls),
+        }
+        with self.store.transaction() as conn:
+            if insert:
+                conn.execute(runs.insert().values(id=summary.run_id, pipeline=summary.pipeline,
+                                                  started_at=summary.started_at, **values))
+            else:
+                conn.execute(runs.update().where(runs.c.id == summary.run_id).values(**values))
+
+    # -- inbound ------------------------------------------------------------------------------
+    def _inbound(self, endpoint: Endpoint, summary: RunSummary, *, full: bool) -> None:
+        with self._tx() as conn:
+            token = db.get_cursor(conn, self.pipeline.name, endpoint.name)
+        since = None if full else Cursor.from_token(token)
+        log.info("run %s: reading %s since %s", summary.run_id, endpoint.name, since.to_token() if since else "start")
+        for chunk in chunked(endpoint.connector.read_changes(since), READ_CHUNK):
+            with self._tx() as conn:
+                writes = self._inbound_chunk(conn, endpoint, chunk, summary)
+                last = next((r.cursor for r in reversed(chunk) if r.cursor is not None), None)
+                if last is not None and (since is None or last > since):
+                    writes.cursor = (self.pipeline.name, endpoint.name, last.to_token())
+                db.flush(conn, writes, self.clock())
+            self.progress(endpoint.name, "read", len(chunk))
+            log.info("run %s: %s batch of %d read and committed", summary.run_id, endpoint.name, len(chunk))
+
+    def _inbound_chunk(self, conn: Connection, endpoint: Endpoint, chunk: list[RawRecord],
+                       summary: RunSummary) -> BatchWrites:
+        name = endpoint.name
+        writes = BatchWrites()
+        bound = db.bound_hubs(conn, name, [r.external_id for r in chunk])
+        snaps = db.load_snapshots(conn, name, set(bound.values()))
+        hubs = db.load_hubs(conn, set(bound.values()))
+        candidates = self._candidates(conn, endpoint, chunk, bound)
+        for record in chunk:
+            summary.count(name, "read")
+            digest = payload_hash(record.payload)
+            hub_id = bound.get(record.external_id)
+            snap = snaps.get(hub_id) if hub_id else None
+            if snap is not None and snap.payload_hash == digest and not record.deleted:
+                summary.count(name, "unchanged")
+                continue
+            if "__error__" in record.payload:
+                self._dead_letter(writes, summary, endpoint, "in", record.external_id, hub_id, record.payload,
+                                  str(record.payload["__error__"]), [])
+                continue
+            try:
+                incoming = endpoint.mapping.load(record.payload)
+                problems = [f"{k}: {'; '.join(v)}" for k, v in validate_flat(incoming).items()]
+                for found in self.host.hook.validate_record(record=incoming, endpoint=name):
+                    problems.extend(found)
+                if problems:
+                    raise RecordError("; ".join(problems), rule="validate")
+            except RecordError as exc:
+                self._dead_letter(writes, summary, endpoint, "in", record.external_id, hub_id, record.payload,
+                                  str(exc), exc.problems)
+                continue
+            if hub_id is None:
+                hub_id = self._match(incoming, candidates, hubs, name, conn)
+                if hub_id is None:
+                    hub_id = new_hub_id()
+                    hubs[hub_id] = HubState(hub_id, {}, {}, 0, is_new=True)
+                    summary.count(name, "hub_created")
+                else:
+                    summary.count(name, "matched")
+                bound[record.external_id] = hub_id
+                writes.bindings.append({"endpoint": name, "external_id": record.external_id, "hub_id": hub_id})
+                snap = None
+            hub = hubs[hub_id]
+            if record.deleted:
+                incoming = self._deleted(endpoint, incoming, summary)
+            self._merge(writes, summary, endpoint, hub, snap, incoming, digest)
+        return writes
+
+    def _deleted(self, endpoint: Endpoint, incoming: dict[str, Any], summary: RunSummary) -> dict[str, Any]:
+        """Turn a deletion into the canonical change the endpoint's delete policy asks for."""
+        policy = endpoint.config.delete_policy
+        summary.count(endpoint.name, "deleted_at_source")
+        if policy in ("archive", "propagate"):
+            return {**incoming, "archived": True}
+        if policy == "block":
+            return {**incoming, "blocked": True}
+        return incoming
+
+    def _candidates(self, conn: Connection, endpoint: Endpoint, chunk: list[RawRecord],
+                    bound: dict[str, str]) -> list[HubState]:
+        """Hub records an unbound record of this chunk might be (same tax id or name + country)."""
+        keys = []
+        for record in chunk:
+            if record.external_id in bound or "__error__" in record.payload:
+                continue
+            try:
+                keys.append(hub_keys(endpoint.mapping.load(record.payload)))
+            except RecordError:
+                continue
+        found = db.match_candidates(conn, {k["tax_key"] for k in keys if k["tax_key"]},
+                                    {k["name_key"] for k in keys if k["name_key"]})
+        if not found:
+            return []
+        already = db.external_ids(conn, [h.id for h in found], endpoint.name)
+        return [h for h in found if h.id not in already]
+
+    def _match(self, incoming: dict[str, Any], candidates: list[HubState], hubs: dict[str, HubState],
+               endpoint: str, conn: Connection) -> str | None:
+        keys = hub_keys(incoming)
+        taken = {h.id for h in hubs.values() if h.is_new}  # created by this chunk from this endpoint
+        pool = [h for h in candidates if h.id not in taken]
+        hook_answer = self.host.hook.match_customer(
+            record=incoming, candidates=[{"id": h.id, **h.data} for h in pool])
+        chosen: HubState | None = None
+        if hook_answer:
+            chosen = next((h for h in pool if h.id == hook_answer), None)
+            if chosen is None:
+                found = db.load_hubs(conn, [hook_answer])
+                chosen = found.get(hook_answer)
+        if chosen is None and keys["tax_key"]:
+            chosen = next((h for h in pool if hub_keys(h.data)["tax_key"] == keys["tax_key"]), None)
+        if chosen is None and keys["name_key"]:
+            chosen = next((h for h in pool if hub_keys(h.data)["name_key"] == keys["name_key"]), None)
+        if chosen is None:
+            return None
+        candidates.remove(chosen) if chosen in candidates else None  # one record per endpoint per hub
+        hubs.setdefault(chosen.id, chosen)
+        return chosen.id
+
+    def _policy_for(self, name: str) -> ConflictPolicy:
+        return self._policies[self.pipeline.conflicts.fields.get(name, self.pipeline.conflicts.policy)]
+
+    def _merge(self, writes: BatchWrites, summary: RunSummary, endpoint: Endpoint, hub: HubState,
+               snap: Snapshot | None, incoming: dict[str, Any], digest: str) -> None:
+        name = endpoint.name
+        run_id = summary.run_id
+        changed_at = incoming.get("last_changed_at")
+        when = changed_at.isoformat() if isinstance(changed_at, dt.datetime) else self.clock().isoformat()
+        result = merge_record(
+            hub_id=hub.id, endpoint=name, incoming=incoming, base=None if snap is None else snap.data,
+            hub=hub.data,
+            hub_sources={f: (m[0], dt.datetime.fromisoformat(m[1]) if m[1] else None) for f, m in hub.meta.items()},
+            fields=[f for f in endpoint.mapping.inbound if f not in METADATA_FIELDS],
+            ownership=self.pipeline.ownership, prefer=self.pipeline.conflicts.prefer,
+            policy_for=self._policy_for,
+            resolve_hook=lambda c: self.host.hook.resolve_conflict(conflict=c),
+            changed_at=changed_at if isinstance(changed_at, dt.datetime) else None,
+        )
+        for field_name, value in result.updates.items():
+            writes.audit.append({"run_id": run_id, "hub_id": hub.id, "field": field_name,
+                                 "old": dumps(_jsonable(hub.data.get(field_name))), "new": dumps(_jsonable(value)),
+                                 "source": name, "target": None})
+            hub.data[field_name] = value
+            hub.meta[field_name] = [name, when, run_id]
+        if isinstance(changed_at, dt.datetime):
+            hub.data["last_changed_at"] = max(changed_at, hub.data.get("last_changed_at") or changed_at)
+        if result.updates:
+            hub.rev += 1
+            hub.dirty = True
+            summary.count(name, "hub_updated" if not hub.is_new else "hub_filled")
+        for conflict in result.held:
+            writes.conflicts.append({
+                "pipeline": self.pipeline.name, "hub_id": hub.id, "field": conflict.field, "run_id": run_id,
+                "base": dumps(_jsonable(conflict.base)),
+                "sides": dumps({side.endpoint: {"value": _jsonable(side.value),
+                                                "at": side.changed_at.isoformat() if side.changed_at else None}
+                                for side in (conflict.incoming, conflict.current)}),
+            })
+        summary.count(name, "conflicts_held", len(result.held))
+        summary.count(name, "conflicts_resolved", len(result.resolved))
+        summary.count(name, "owned_rejected", len(result.rejected))
+        for field_name, owner in result.rejected:
+            log.info("run %s: %s changed %s of %s, owned by %s: not applied", run_id, name, field_name, hub.id, owner)
+        writes.hubs[hub.id] = hub
+        # The endpoint holds `incoming` now; it is in sync unless the hub differs on a field it receives.
+        in_sync = all(same(f, hub.data.get(f), incoming.get(f)) for f in endpoint.mapping.outbound
+                      if f not in METADATA_FIELDS and (self.pipeline.enforce_ownership or
+                                                       f not in {r[0] for r in result.rejected}))
+        previous_rev = snap.hub_rev if snap else 0
+        writes.snapshots[(name, hub.id)] = Snapshot(
+            name, hub.id, {**(snap.data if snap else {}), **incoming}, digest,
+            hub.rev if in_sync else min(previous_rev, hub.rev - 1), snap.etag if snap else None)
+
+    def _dead_letter(self, writes: BatchWrites, summary: RunSummary, endpoint: Endpoint, direction: str,
+                     external_id: str | None, hub_id: str | None, payload: Any, error: str,
+                     problems: list[dict[str, Any]]) -> None:
+        summary.count(endpoint.name, "dead_letters")
+        log.warning("run %s: %s record %s to dead letters: %s", summary.run_id, endpoint.name,
+                    external_id or hub_id, error)
+        writes.dead_letters.append({
+            "run_id": summary.run_id, "pipeline": self.pipeline.name, "endpoint": endpoint.name,
+            "direction": direction, "external_id": external_id, "hub_id": hub_id,
+            "payload": dumps(_jsonable(payload)), "error": error, "problems": dumps(_jsonable(problems)),
+        })
+
+    # -- outbound -----------------------------------------------------------------------------
+    def _outbound(self, endpoint: Endpoint, summary: RunSummary) -> None:
+        connector = endpoint.connector
+        if WRITE not in connector.capabilities or not endpoint.mapping.outbound:
+            return
+        fields = [f for f in endpoint.mapping.outbound if f not in METADATA_FIELDS]
+        after = ""
+        while True:
+            with self._tx() as conn:
+                pending = db.pending_outbound(conn, endpoint.name, after, connector.batch_size)
+                if not pending:
+                    return
+                after = pending[-1][0].id
+                ids = db.external_ids(conn, [h.id for h, _ in pending], endpoint.name)
+                held = db.held_fields(conn, [h.id for h, _ in pending])
+            writes = BatchWrites()
+            batch: list[tuple[OutboundRecord, HubState, Snapshot | None, list[str]]] = []
+            for hub, snap in pending:
+                external_id = ids.get(hub.id, {}).get(endpoint.name)
+                base = snap.data if snap is not None else {}
+                changed = [f for f in fields if not same(f, hub.data.get(f), base.get(f))
+                           and (snap is not None or normalize_value(f, hub.data.get(f)) is not None)
+                           and f not in held.get(hub.id, ())]
+                delete = (hub.data.get("archived") is True and endpoint.config.delete_policy == "propagate"
+                          and DELETE in connector.capabilities and external_id is not None)
+                if not changed and not delete:
+                    writes.snapshots[(endpoint.name, hub.id)] = self._synced(endpoint.name, hub, snap, [])
+                    continue
+                if external_id is None and delete:
+                    continue
+                try:
+                    payload = {} if delete else endpoint.mapping.dump(hub.data, only=changed)
+                except RecordError as exc:
+                    self._dead_letter(writes, summary, endpoint, "out", external_id, hub.id,
+                                      {f: hub.data.get(f) for f in changed}, str(exc), exc.problems)
+                    continue
+                record = OutboundRecord(hub.id, external_id, payload, "delete" if delete else "upsert",
+                                        snap.etag if snap else None)
+                batch.append((record, hub, snap, changed))
+                summary.plan.append(PlanItem(endpoint.name, "delete" if delete else "update" if external_id else
+                                             "create", hub.id, external_id,
+                                             {f: (base.get(f), hub.data.get(f)) for f in changed}))
+            if batch and self._dry_conn is None:
+                self._write(endpoint, batch, writes, summary)
+            elif batch:
+                for record, _, _, _ in batch:
+                    summary.count(endpoint.name, "would_" + ("delete" if record.action == "delete" else
+                                                             "update" if record.external_id else "create"))
+            with self._tx() as conn:
+                db.flush(conn, writes, self.clock())
+
+    def _write(self, endpoint: Endpoint, batch: list[tuple[OutboundRecord, HubState, Snapshot | None, list[str]]],
+               writes: BatchWrites, summary: RunSummary) -> None:
+        records = [b[0] for b in batch]
+        info: dict[str, Any] = {"run_id": summary.run_id, "endpoint": endpoint.name, "size": len(records)}
+        self._call_sync_batch(info, lambda: endpoint.connector.write_batch(records))
+        results = info["results_list"]
+        if len(results) != len(records):
+            raise CrmsyncError(f"connector {endpoint.connector.name!r} answered {len(results)} results "
+                               f"for {len(records)} records")
+        ok = failed = 0
+        for (record, hub, snap, changed), result in zip(batch, results, strict=True):
+            if result.ok:
+                ok += 1
+                action = "deleted" if record.action == "delete" else "updated" if record.external_id else "created"
+                summary.count(endpoint.name, action)
+                if record.external_id is None and result.external_id:
+                    writes.bindings.append({"endpoint": endpoint.name, "external_id": result.external_id,
+                                            "hub_id": hub.id})
+                elif record.external_id and result.external_id and result.external_id != record.external_id:
+                    writes.dropped_bindings.append((endpoint.name, record.external_id))
+                    writes.bindings.append({"endpoint": endpoint.name, "external_id": result.external_id,
+                                            "hub_id": hub.id})
+                for f in changed:
+                    source = hub.meta.get(f, ["hub"])[0]
+                    writes.audit.append({
+                        "run_id": summary.run_id, "hub_id": hub.id, "field": f, "source": source,
+                        "target": endpoint.name, "old": dumps(_jsonable(snap.data.get(f) if snap else None)),
+                        "new": dumps(_jsonable(hub.data.get(f)))})
+                writes.snapshots[(endpoint.name, hub.id)] = self._synced(endpoint.name, hub, snap, changed)
+            elif result.kind in (ErrorKind.RETRYABLE, ErrorKind.RATE_LIMITED):
+                summary.count(endpoint.name, "retry_later")
+            else:
+                failed += 1
+                self._dead_letter(writes, summary, endpoint, "out", record.external_id, hub.id, record.payload,
+                                  result.error or "rejected by the endpoint",
+                                  [{"code": result.error_code, "message": result.error}])
+                summary.count(endpoint.name, "failed")
+        info["results"] = {"ok": ok, "failed": failed}
+        self.progress(endpoint.name, "written", len(records))
+
+    def _call_sync_batch(self, info: dict[str, Any], write: Callable[[], list[Any]]) -> None:
+        """Run the write inside the ``sync_batch`` hook wrappers (metrics, audit plugins)."""
+
+        def perform_write(batch: dict[str, Any]) -> None:
+            batch["results_list"] = write()
+
+        self.host.hook.sync_batch.call_extra([perform_write], {"batch": info})
+
+    def _synced(self, endpoint: str, hub: HubState, snap: Snapshot | None, changed: list[str]) -> Snapshot:
+        data = dict(snap.data) if snap else {}
+        for f in changed:
+            data[f] = hub.data.get(f)
+        return Snapshot(endpoint, hub.id, data, "", hub.rev, None)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+__all__ = ["Endpoint", "PlanItem", "RunSummary", "SyncEngine", "chunked", "open_endpoint", "payload_hash"]

@@ -1,0 +1,244 @@
+"""Reading and writing the state tables in bulk, inside a transaction the caller owns.
+
+The engine stages one batch's changes in a :class:`BatchWrites` and flushes it with
+:func:`flush` in the same transaction as the cursor, so a batch is recorded whole or not at all.
+Hot paths use Core statements with executemany, never ORM objects per row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from crmsync.canonical import from_json, to_json
+from crmsync.matching import hub_keys
+from crmsync.state.schema import (
+    audit,
+    bindings,
+    conflicts,
+    cursors,
+    dead_letters,
+    hub_records,
+    snapshots,
+)
+from crmsync.state.store import dumps, loads
+
+IN_CHUNK = 500  # bound parameters per IN (...) list, safe on every backend
+
+
+@dataclass
+class HubState:
+    """A hub record being worked on."""
+
+    id: str
+    data: dict[str, Any]
+    meta: dict[str, list[Any]]
+    """field -> [source endpoint, changed at ISO, run id]"""
+    rev: int
+    is_new: bool = False
+    dirty: bool = False
+
+
+@dataclass
+class Snapshot:
+    """What one endpoint held of a hub record at its last sync."""
+
+    endpoint: str
+    hub_id: str
+    data: dict[str, Any]
+    payload_hash: str
+    hub_rev: int
+    etag: str | None = None
+
+
+@dataclass
+class BatchWrites:
+    """Everything one batch changes, flushed in one transaction."""
+
+    hubs: dict[str, HubState] = field(default_factory=dict)
+    bindings: list[dict[str, Any]] = field(default_factory=list)
+    dropped_bindings: list[tuple[str, str]] = field(default_factory=list)
+    snapshots: dict[tuple[str, str], Snapshot] = field(default_factory=dict)
+    audit: list[dict[str, Any]] = field(default_factory=list)
+    dead_letters: list[dict[str, Any]] = field(default_factory=list)
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    cursor: tuple[str, str, str | None] | None = None
+    """(pipeline, endpoint, token) to store."""
+
+
+def _chunks(values: Collection[str]) -> Iterable[list[str]]:
+    items = list(values)
+    for start in range(0, len(items), IN_CHUNK):
+        yield items[start:start + IN_CHUNK]
+
+
+def get_cursor(conn: Connection, pipeline: str, endpoint: str) -> str | None:
+    row = conn.execute(sa.select(cursors.c.token).where(
+        cursors.c.pipeline == pipeline, cursors.c.endpoint == endpoint)).first()
+    return None if row is None else row.token
+
+
+def bound_hubs(conn: Connection, endpoint: str, external_ids: Collection[str]) -> dict[str, str]:
+    """external id -> hub id for ``endpoint``."""
+    found: dict[str, str] = {}
+    for part in _chunks(external_ids):
+        rows = conn.execute(sa.select(bindings.c.external_id, bindings.c.hub_id).where(
+            bindings.c.endpoint == endpoint, bindings.c.external_id.in_(part)))
+        found.update({r.external_id: r.hub_id for r in rows})
+    return found
+
+
+def external_ids(conn: Connection, hub_ids: Collection[str], endpoint: str | None = None) -> dict[str, dict[str, str]]:
+    """hub id -> {endpoint: external id}."""
+    found: dict[str, dict[str, str]] = {}
+    for part in _chunks(hub_ids):
+        query = sa.select(bindings).where(bindings.c.hub_id.in_(part))
+        if endpoint is not None:
+            query = query.where(bindings.c.endpoint == endpoint)
+        for r in conn.execute(query):
+            found.setdefault(r.hub_id, {})[r.endpoint] = r.external_id
+    return found
+
+
+def load_snapshots(conn: Connection, endpoint: str, hub_ids: Collection[str]) -> dict[str, Snapshot]:
+    found: dict[str, Snapshot] = {}
+    for part in _chunks(hub_ids):
+        rows = conn.execute(sa.select(snapshots).where(
+            snapshots.c.endpoint == endpoint, snapshots.c.hub_id.in_(part)))
+        for r in rows:
+            found[r.hub_id] = Snapshot(endpoint, r.hub_id, from_json(loads(r.data)), r.payload_hash, r.hub_rev, r.etag)
+    return found
+
+
+def _hub_from_row(r: Any) -> HubState:
+    return HubState(r.id, from_json(loads(r.data)), loads(r.field_meta), r.rev)
+
+
+def load_hubs(conn: Connection, hub_ids: Collection[str]) -> dict[str, HubState]:
+    found: dict[str, HubState] = {}
+    for part in _chunks(hub_ids):
+        for r in conn.execute(sa.select(hub_records).where(hub_records.c.id.in_(part))):
+            found[r.id] = _hub_from_row(r)
+    return found
+
+
+def match_candidates(conn: Connection, tax_keys: Collection[str], name_keys: Collection[str]) -> list[HubState]:
+    """Hub records sharing a tax key or a name key with the given ones."""
+    clauses = []
+    if tax_keys:
+        clauses.append(hub_records.c.tax_key.in_(list(tax_keys)))
+    if name_keys:
+        clauses.append(hub_records.c.name_key.in_(list(name_keys)))
+    if not clauses:
+        return []
+    return [_hub_from_row(r) for r in conn.execute(sa.select(hub_records).where(sa.or_(*clauses)))]
+
+
+def held_fields(conn: Connection, hub_ids: Collection[str]) -> dict[str, set[str]]:
+    """hub id -> fields with an open conflict: they are not written anywhere until resolved."""
+    found: dict[str, set[str]] = {}
+    for part in _chunks(hub_ids):
+        rows = conn.execute(sa.select(conflicts.c.hub_id, conflicts.c.field).where(
+            conflicts.c.hub_id.in_(part), conflicts.c.status == "open"))
+        for r in rows:
+            found.setdefault(r.hub_id, set()).add(r.field)
+    return found
+
+
+def pending_outbound(conn: Connection, endpoint: str, after: str, limit: int) -> list[tuple[HubState, Snapshot | None]]:
+    """Hub records the endpoint has not caught up with, by hub id after ``after``.
+
+    A record with an open outbound dead letter for the endpoint waits for `deadletters retry`.
+    """
+    snap = snapshots.alias("s")
+    blocked = sa.select(dead_letters.c.hub_id).where(
+        dead_letters.c.endpoint == endpoint, dead_letters.c.direction == "out",
+        dead_letters.c.status == "open", dead_letters.c.hub_id.is_not(None))
+    query = (
+        sa.select(hub_records, snap.c.data.label("s_data"), snap.c.payload_hash, snap.c.hub_rev, snap.c.etag)
+        .select_from(hub_records.outerjoin(snap, sa.and_(snap.c.hub_id == hub_records.c.id,
+                                                          snap.c.endpoint == endpoint)))
+        .where(hub_records.c.id > after)
+        .where(sa.or_(snap.c.hub_id.is_(None), snap.c.hub_rev < hub_records.c.rev))
+        .where(hub_records.c.id.not_in(blocked))
+        .order_by(hub_records.c.id)
+        .limit(limit)
+    )
+    out: list[tuple[HubState, Snapshot | None]] = []
+    for r in conn.execute(query):
+        hub = _hub_from_row(r)
+        snapshot = None if r.s_data is None else Snapshot(
+            endpoint, r.id, from_json(loads(r.s_data)), r.payload_hash, r.hub_rev, r.etag)
+        out.append((hub, snapshot))
+    return out
+
+
+def flush(conn: Connection, writes: BatchWrites, now: dt.datetime) -> None:
+    """Write a staged batch. The caller's transaction makes it all-or-nothing."""
+    new = [h for h in writes.hubs.values() if h.is_new]
+    changed = [h for h in writes.hubs.values() if h.dirty and not h.is_new]
+    if new:
+        conn.execute(sa.insert(hub_records), [
+            {"id": h.id, "data": dumps(to_json(h.data)), "field_meta": dumps(h.meta), "rev": h.rev,
+             "created_at": now, "updated_at": now, **hub_keys(h.data)} for h in new])
+    if changed:
+        conn.execute(
+            sa.update(hub_records).where(hub_records.c.id == sa.bindparam("h_id")).values(
+                data=sa.bindparam("data"), field_meta=sa.bindparam("field_meta"), rev=sa.bindparam("rev"),
+                tax_key=sa.bindparam("tax_key"), name_key=sa.bindparam("name_key"), updated_at=now),
+            [{"h_id": h.id, "data": dumps(to_json(h.data)), "field_meta": dumps(h.meta), "rev": h.rev,
+              **hub_keys(h.data)} for h in changed])
+    for endpoint, external_id in writes.dropped_bindings:
+        conn.execute(sa.delete(bindings).where(bindings.c.endpoint == endpoint,
+                                               bindings.c.external_id == external_id))
+    if writes.bindings:
+        conn.execute(sa.insert(bindings), [{**b, "created_at": now} for b in writes.bindings])
+    if writes.snapshots:
+        by_endpoint: dict[str, list[str]] = {}
+        for endpoint, hub_id in writes.snapshots:
+            by_endpoint.setdefault(endpoint, []).append(hub_id)
+        for endpoint, hub_ids in by_endpoint.items():
+            for part in _chunks(hub_ids):
+                conn.execute(sa.delete(snapshots).where(snapshots.c.endpoint == endpoint,
+                                                        snapshots.c.hub_id.in_(part)))
+        conn.execute(sa.insert(snapshots), [
+            {"endpoint": s.endpoint, "hub_id": s.hub_id, "data": dumps(to_json(s.data)),
+             "payload_hash": s.payload_hash, "hub_rev": s.hub_rev, "etag": s.etag, "updated_at": now}
+            for s in writes.snapshots.values()])
+    if writes.audit:
+        conn.execute(sa.insert(audit), [{**a, "at": now} for a in writes.audit])
+    if writes.dead_letters:
+        conn.execute(sa.insert(dead_letters), [
+            {"attempts": 1, "status": "open", "created_at": now, "updated_at": now, **d} for d in writes.dead_letters])
+    if writes.conflicts:
+        for c in writes.conflicts:
+            conn.execute(sa.update(conflicts).where(
+                conflicts.c.hub_id == c["hub_id"], conflicts.c.field == c["field"],
+                conflicts.c.pipeline == c["pipeline"], conflicts.c.status == "open",
+            ).values(status="superseded", resolved_at=now))
+        conn.execute(sa.insert(conflicts), [{"status": "open", "created_at": now, **c} for c in writes.conflicts])
+    if writes.cursor is not None:
+        pipeline, endpoint, token = writes.cursor
+        conn.execute(sa.delete(cursors).where(cursors.c.pipeline == pipeline, cursors.c.endpoint == endpoint))
+        conn.execute(sa.insert(cursors).values(pipeline=pipeline, endpoint=endpoint, token=token, updated_at=now))
+
+
+__all__ = [
+    "BatchWrites",
+    "HubState",
+    "Snapshot",
+    "bound_hubs",
+    "external_ids",
+    "flush",
+    "get_cursor",
+    "held_fields",
+    "load_hubs",
+    "load_snapshots",
+    "match_candidates",
+    "pending_outbound",
+]

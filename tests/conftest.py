@@ -1,0 +1,56 @@
+"""Shared fixtures: state databases on SQLite, PostgreSQL and MariaDB.
+
+PostgreSQL (127.0.0.1:5432, database test) and MariaDB (127.0.0.1:3306, database test) are used
+when reachable; under CI=true an unreachable one fails the tests instead of skipping them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+BACKENDS = {
+    "sqlite": None,
+    "postgresql": os.environ.get("CRMSYNC_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+    "mariadb": os.environ.get("CRMSYNC_TEST_MYSQL", "mysql+pymysql://root@127.0.0.1:3306/test"),
+}
+
+
+def _reset(url: str) -> None:
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            meta = sa.MetaData()
+            meta.reflect(conn)
+            meta.drop_all(conn)
+    finally:
+        engine.dispose()
+
+
+def backend_url(name: str, tmp_path: Path) -> str:
+    if name == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    url = BACKENDS[name]
+    assert url is not None
+    try:
+        _reset(url)
+    except sa.exc.OperationalError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{name} is not reachable under CI=true: {exc}")
+        pytest.skip(f"{name} not reachable: {exc}")
+    return url
+
+
+@pytest.fixture(params=list(BACKENDS))
+def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty state database on each backend."""
+    yield backend_url(request.param, tmp_path)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return backend_url("sqlite", tmp_path)

@@ -1,0 +1,273 @@
+"""The sync engine against in-memory endpoints, on SQLite, PostgreSQL and MariaDB."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from crmsync.config import parse_config
+from crmsync.engine import SyncEngine
+from crmsync.errors import LockHeldError, UnreachableError
+from crmsync.plugins import create_host
+from crmsync.state import StateStore, views
+from crmsync.state.schema import audit, bindings, conflicts, dead_letters, hub_records, runs
+from crmsync.testing import MEMORY_TABLES, MemoryPlugin, MemoryTable, memory_table
+
+MAPPING = Path(__file__).with_name("memory_customers.yaml")
+
+
+@pytest.fixture(autouse=True)
+def _clean_tables() -> Iterator[None]:
+    MEMORY_TABLES.clear()
+    yield
+    MEMORY_TABLES.clear()
+
+
+def make_config(tmp_path: Path, state_url: str, **pipeline: Any) -> Any:
+    data = {
+        "state": {"url": state_url},
+        "endpoints": {
+            "erp": {"connector": "memory", "object": "customers", "mapping": str(MAPPING),
+                    "options": {"table": "erp"}, "deletes": "archive"},
+            "crm": {"connector": "memory", "object": "customers", "mapping": str(MAPPING),
+                    "options": {"table": "crm"}},
+        },
+        "pipelines": {"customers": {"endpoints": ["erp", "crm"], **pipeline}},
+    }
+    return parse_config(data, tmp_path / "crmsync.yaml")
+
+
+@pytest.fixture
+def host() -> Any:
+    return create_host(extra_plugins=(MemoryPlugin(),))
+
+
+@pytest.fixture
+def run(tmp_path: Path, state_url: str, host: Any) -> Iterator[Callable[..., Any]]:
+    stores: list[StateStore] = []
+
+    def _run(dry_run: bool = False, **pipeline: Any) -> Any:
+        config = make_config(tmp_path, state_url, **pipeline)
+        store = StateStore(state_url)
+        stores.append(store)
+        return SyncEngine(config, "customers", store=store, host=host, sleep=lambda s: None).run(dry_run=dry_run)
+
+    yield _run
+    for store in stores:
+        store.dispose()
+
+
+def count(state_url: str, table: sa.Table, *where: Any) -> int:
+    store = StateStore(state_url, migrate=False)
+    try:
+        with store.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar_one())
+    finally:
+        store.dispose()
+
+
+def seed(table: MemoryTable, n: int, prefix: str = "E") -> None:
+    for i in range(n):
+        table.put(f"{prefix}{i:04d}", name=f"Firma {i} GmbH", country="Germany", vat=f"de{100000 + i}",
+                  city="Berlin", credit="1000.5")
+
+
+def test_initial_sync_creates_on_the_other_side_and_reaches_a_fixed_point(run: Any, state_url: str) -> None:
+    erp, crm = memory_table("erp"), memory_table("crm")
+    seed(erp, 3)
+    first = run()
+    assert first.status == "ok"
+    assert first.counts["erp"]["hub_created"] == 3
+    assert first.counts["crm"]["created"] == 3
+    assert len(crm.records) == 3
+    copy = crm.by_hub_id(next(iter(crm.records.values()))["hub_id"])
+    assert copy is not None and copy["country"] == "DE" and copy["credit"] == "1000.50"
+    assert count(state_url, hub_records) == 3
+    assert count(state_url, bindings) == 6
+    writes = (erp.writes, crm.writes)
+    second = run()
+    assert (erp.writes, crm.writes) == writes, "a run with no outside change must write nothing"
+    assert second.total("created") == second.total("updated") == 0
+    third = run()
+    assert third.total("read") == 0
+
+
+def test_edits_on_each_side_both_survive(run: Any) -> None:
+    erp, crm = memory_table("erp"), memory_table("crm")
+    seed(erp, 1)
+    run()
+    crm_id = next(iter(crm.records))
+    erp.put("E0000", city="München")
+    crm.put(crm_id, owner="alice")
+    summary = run()
+    assert summary.status == "ok"
+    assert crm.records[crm_id]["city"] == "München"
+    assert erp.records["E0000"]["owner"] == "alice"
+    writes = (erp.writes, crm.writes)
+    run()
+    run()
+    assert (erp.writes, crm.writes) == writes
+
+
+def test_same_field_on_both_sides_follows_prefer_policy(run: Any, state_url: str) -> None:
+    erp, crm = memory_table("erp"), memory_table("crm")
+    seed(erp, 1)
+    run(conflicts={"policy": "prefer", "prefer": ["crm", "erp"]})
+    crm_id = next(iter(crm.records))
+    erp.put("E0000", city="Hamburg")
+    crm.put(crm_id, city="Köln")
+    summary = run(conflicts={"policy": "prefer", "prefer": ["crm", "erp"]})
+    assert summary.total("conflicts_resolved") == 1
+    assert erp.records["E0000"]["city"] == "Köln"
+    assert crm.records[crm_id]["city"] == "Köln"
+
+
+def test_manual_policy_holds_the_field_in_the_inbox(run: Any, state_url: str) -> None:
+    erp, crm = memory_table("erp"), memory_table("crm")
+    seed(erp, 1)
+    run()
+    crm_id = next(iter(crm.records))
+    erp.put("E0000", city="Hamburg", owner="bob")
+    crm.put(crm_id, city="Köln")
+    summary = run(conflicts={"policy": "manual"})
+    assert summary.total("conflicts_held") == 1
+    assert count(state_url, conflicts, conflicts.c.status == "open") == 1
+    assert crm.records[crm_id]["owner"] == "bob", "the rest of the record still syncs"
+    assert crm.records[crm_id]["city"] == "Köln" and erp.records["E0000"]["city"] == "Hamburg"
+
+
+def test_owned_field_edit_from_non_owner_is_not_applied(run: Any) -> None:
+    erp, crm = memory_table("erp"), memory_table("crm")
+    seed(erp, 1)
+    pipeline = {"ownership": {"credit_limit": "erp"}}
+    run(**pipeline)
+    crm_id = next(iter(crm.records))
+    crm.put(crm_id, credit="999999")
+    summary = run(**pipeline)
+    assert summary.counts["crm"]["owned_rejected"] == 1
+    assert erp.records["E0000"]["credit"] == "1000.5"
+
+
+def test_same_company_on_both_sides_is_matched_by_tax_id(run: Any, state_url: str) -> None:
+    erp, crm = memory_table("erp"), memory_table("crm")
+    erp.put("E1", name="Müller AG", country="DE", vat="DE 123456789", city="Bonn")
+    crm.put("C1", name="Mueller Aktiengesellschaft", country="Germany", vat="de123456789")
+    summary = run()
+    assert summary.counts["crm"]["matched"] == 1
+    assert count(state_url, hub_records) == 1
+    assert crm.records["C1"]["city"] == "Bonn"
+    assert len(crm.records) == 1 and len(erp.records) == 1
+
+
+def test_bad_record_goes_to_dead_letters_and_the_rest_syncs(run: Any, state_url: str) -> None:
+    erp, crm = memory_table("erp"), memory_table("crm")
+    seed(erp, 3)
+    erp.put("E0001", country="Atlantis")
+    summary = run()
+    assert summary.status == "rejected"
+    assert summary.counts["erp"]["dead_letters"] == 1
+    assert len(crm.records) == 2
+    store = StateStore(state_url)
+    with store.connect() as conn:
+        [letter] = views.list_dead_letters(conn)
+    store.dispose()
+    assert letter["external_id"] == "E0001" and "Atlantis" in letter["error"]
+
+
+def test_rejected_write_goes_to_dead_letters_once(run: Any, state_url: str) -> None:
+    erp, crm = memory_table("erp"), memory_table("crm")
+    seed(erp, 2)
+    run()
+    crm_id = sorted(crm.records)[0]
+    crm.reject[crm_id] = "FIELD_CUSTOM_VALIDATION_EXCEPTION: city not allowed"
+    erp.put("E0000", city="Nowhere")
+    erp.put("E0001", city="Somewhere")
+    summary = run()
+    assert summary.counts["crm"]["failed"] + summary.counts["crm"]["updated"] == 2
+    assert count(state_url, dead_letters, dead_letters.c.direction == "out") == 1
+    again = run()
+    assert again.total("failed") == 0, "an open outbound dead letter is not retried every run"
+
+
+def test_dry_run_changes_nothing(run: Any, state_url: str) -> None:
+    erp, crm = memory_table("erp"), memory_table("crm")
+    seed(erp, 4)
+    plan = run(dry_run=True)
+    assert plan.counts["crm"]["would_create"] == 4
+    assert {p.action for p in plan.plan} == {"create"}
+    assert crm.records == {}
+    assert count(state_url, hub_records) == 0
+    assert count(state_url, runs) == 0
+    assert count(state_url, audit) == 0
+
+
+def test_second_concurrent_run_is_refused(tmp_path: Path, state_url: str, host: Any) -> None:
+    store = StateStore(state_url)
+    lock = store.acquire_lock("customers", "run_other")
+    try:
+        config = make_config(tmp_path, state_url)
+        with pytest.raises(LockHeldError, match="run_other") as info:
+            SyncEngine(config, "customers", store=store, host=host).run()
+        assert info.value.exit_code == 3
+    finally:
+        lock.release()
+        store.dispose()
+
+
+def test_many_records_sharing_one_timestamp_survive_an_interrupted_run(run: Any, state_url: str,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    erp, crm = memory_table("erp"), memory_table("crm")
+    n = 5000
+    for i in range(n):
+        erp.records[f"E{i:05d}"] = {"id": f"E{i:05d}", "name": f"Kunde {i}", "vat": f"X{i}"}
+        erp.stamps[f"E{i:05d}"] = "2026-01-01T00:00:00.000001Z"  # all share one change time
+    from crmsync.testing import MemoryConnector
+
+    original = MemoryConnector.read_changes
+
+    def interrupted(self: Any, since: Any) -> Iterator[Any]:
+        for i, record in enumerate(original(self, since)):
+            if i == 1700:
+                raise UnreachableError("connection lost", endpoint=self.context.name)
+            yield record
+
+    monkeypatch.setattr(MemoryConnector, "read_changes", interrupted)
+    with pytest.raises(UnreachableError):
+        run()
+    monkeypatch.setattr(MemoryConnector, "read_changes", original)
+    run()
+    assert count(state_url, hub_records) == n
+    assert len(crm.records) == n
+    assert len({r["hub_id"] for r in crm.records.values()}) == n
+
+
+def test_deleted_at_source_archives_under_archive_policy(run: Any) -> None:
+    erp, _crm = memory_table("erp"), memory_table("crm")
+    seed(erp, 2)
+    run()
+    erp.delete("E0001")
+    summary = run()
+    assert summary.counts["erp"]["deleted_at_source"] == 1
+
+
+def test_hub_values_are_canonical(run: Any, state_url: str) -> None:
+    erp = memory_table("erp")
+    erp.put("E1", name="  Zoë's Café  ", country="Deutschland", vat="de1", credit="12.3")
+    run()
+    store = StateStore(state_url)
+    with store.connect() as conn:
+        hub_id = views.resolve_customer(conn, "E1")
+        assert hub_id is not None
+        view = views.customer_view(conn, hub_id)
+    store.dispose()
+    fields = {k: v["value"] for k, v in view["fields"].items()}
+    assert fields["organization_name"] == "Zoë's Café"
+    assert fields["country"] == "DE"
+    assert fields["tax_id"] == "DE1"
+    assert Decimal(fields["credit_limit"]) == Decimal("12.30")
+    assert view["external_ids"]["erp"] == "E1"
