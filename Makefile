@@ -24,7 +24,7 @@ demo: $(VENV)/.installed
 	$(BIN)/crmsync demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check crmsync connectors plugins tests benchmarks
+	$(BIN)/ruff check .
 	$(BIN)/mypy
 
 typecheck: $(STAMP)

@@ -348,9 +348,11 @@ class SyncEngine:
         chosen: HubState | None = None
         if hook_answer:
             chosen = next((h for h in pool if h.id == hook_answer), None)
-            if chosen is None:
-                found = db.load_hubs(conn, [hook_answer])
-                chosen = found.get(hook_answer)
+            if chosen is None and hook_answer not in taken:
+                bound = db.external_ids(conn, [hook_answer], endpoint)
+                chosen = None if bound else db.load_hubs(conn, [hook_answer]).get(hook_answer)
+                if bound:
+                    log.warning("match_customer answered %s, already bound in %s: not matched", hook_answer, endpoint)
         if chosen is None and keys["tax_key"]:
             chosen = next((h for h in pool if hub_keys(h.data)["tax_key"] == keys["tax_key"]), None)
         if chosen is None and keys["name_key"]:
@@ -487,10 +489,8 @@ class SyncEngine:
         if len(results) != len(records):
             raise CrmsyncError(f"connector {endpoint.connector.name!r} answered {len(results)} results "
                                f"for {len(records)} records")
-        ok = failed = 0
         for (record, hub, snap, changed), result in zip(batch, results, strict=True):
             if result.ok:
-                ok += 1
                 action = "deleted" if record.action == "delete" else "updated" if record.external_id else "created"
                 summary.count(endpoint.name, action)
                 if record.external_id is None and result.external_id:
@@ -510,19 +510,20 @@ class SyncEngine:
             elif result.kind in (ErrorKind.RETRYABLE, ErrorKind.RATE_LIMITED):
                 summary.count(endpoint.name, "retry_later")
             else:
-                failed += 1
                 self._dead_letter(writes, summary, endpoint, "out", record.external_id, hub.id, record.payload,
                                   result.error or "rejected by the endpoint",
                                   [{"code": result.error_code, "message": result.error}])
                 summary.count(endpoint.name, "failed")
-        info["results"] = {"ok": ok, "failed": failed}
         self.progress(endpoint.name, "written", len(records))
 
     def _call_sync_batch(self, info: dict[str, Any], write: Callable[[], list[Any]]) -> None:
         """Run the write inside the ``sync_batch`` hook wrappers (metrics, audit plugins)."""
 
         def perform_write(batch: dict[str, Any]) -> None:
-            batch["results_list"] = write()
+            results = write()
+            batch["results_list"] = results
+            ok = sum(1 for r in results if r.ok)
+            batch["results"] = {"ok": ok, "failed": len(results) - ok}
 
         self.host.hook.sync_batch.call_extra([perform_write], {"batch": info})
 

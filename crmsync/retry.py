@@ -145,7 +145,7 @@ def call(
         raise
     except (requests.ConnectionError, requests.Timeout) as exc:
         raise UnreachableError(f"{operation} failed: {type(exc).__name__}", endpoint=endpoint) from exc
-    except requests.RequestException as exc:
+    except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
         raise RetryableError(f"{operation} failed: {type(exc).__name__}", endpoint=endpoint) from exc
 
 

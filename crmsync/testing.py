@@ -309,7 +309,7 @@ class MemoryTable:
         self._tick = 0
         self.writes = 0
         self.reject: dict[str, str] = {}
-        """hub id or record id -> error message the next write of it gets."""
+        """hub id, record id or ``*`` (every record) -> the error message its writes get."""
 
     def _stamp(self) -> str:
         self._tick += 1
@@ -370,7 +370,8 @@ class MemoryConnector(Connector):
         results = []
         for record in records:
             target = record.external_id or (table.by_hub_id(record.hub_id) or {}).get(table.key)
-            problem = table.reject.get(record.hub_id) or (target and table.reject.get(target))
+            problem = (table.reject.get("*") or table.reject.get(record.hub_id)
+                       or (target and table.reject.get(target)))
             if problem:
                 results.append(WriteResult(False, error=problem, error_code="REJECTED"))
                 continue

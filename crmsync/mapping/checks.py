@@ -29,8 +29,7 @@ _BOOL_TYPES = {"boolean", "bool", "edm.boolean", "xsd:boolean"}
 _TIME_TYPES = {"datetime", "date", "edm.datetime", "edm.datetimeoffset", "xsd:datetime", "xsd:date"}
 _COMPATIBLE = {
     "string": _TEXT_TYPES, "enum": _TEXT_TYPES, "country": _TEXT_TYPES, "currency": _TEXT_TYPES,
-    "list": _TEXT_TYPES, "decimal": _NUMBER_TYPES | _TEXT_TYPES, "bool": _BOOL_TYPES | _TEXT_TYPES,
-    "datetime": _TIME_TYPES | _TEXT_TYPES,
+    "list": _TEXT_TYPES, "decimal": _NUMBER_TYPES, "bool": _BOOL_TYPES, "datetime": _TIME_TYPES,
 }
 # Converters whose dump output is not the canonical type (so the type check cannot judge it).
 _TYPE_CHANGING = {"map", "kind", "bool", "decimal", "date", "datetime", "sap_time", "text", "join", "split"}
@@ -74,7 +73,7 @@ def _lookup(describe: Mapping[str, FieldInfo], spec: MappingSpec, source: str) -
             return describe[candidate], True
     if len(path.segments) > 1:
         nested = any(name.startswith(path.root + ".") for name in describe)
-        return None, not nested and path.root not in describe
+        return None, nested or path.root not in describe
     return None, True
 
 

@@ -284,13 +284,15 @@ def _datetime_in(value: Any, args: Mapping[str, Any]) -> Any:
 def _format_datetime(value: dt.datetime, args: Mapping[str, Any], date_only: bool) -> Any:
     fmt = str(args.get("format") or "auto")
     output = str(args.get("output") or fmt)
+    delta = value - _EPOCH
+    # Integer arithmetic: total_seconds() is a float and loses milliseconds far from 1970.
+    ms = (delta.days * 86400 + delta.seconds) * 1000 + delta.microseconds // 1000
     if output == "sap":
-        ms = int((value - _EPOCH).total_seconds() * 1000)
         return f"/Date({ms})/"
     if output == "epoch_ms":
-        return int((value - _EPOCH).total_seconds() * 1000)
+        return ms
     if output == "epoch":
-        return int((value - _EPOCH).total_seconds())
+        return ms // 1000
     if output == "excel":
         return (value - _EXCEL_EPOCH).total_seconds() / 86400
     if output in ("auto", "iso"):

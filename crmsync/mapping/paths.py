@@ -56,8 +56,11 @@ class SourcePath:
                 current = current[segment.index]
         return current
 
-    def set(self, payload: dict[str, Any], value: Any) -> None:
-        """Write ``value`` at this path, creating the dicts and lists on the way."""
+    def set(self, payload: dict[str, Any], value: Any, create_items: bool = True) -> None:
+        """Write ``value`` at this path, creating the dicts and lists on the way.
+
+        With ``create_items=False`` nothing is written when a list item on the way is missing.
+        """
         current: Any = payload
         last = len(self.segments) - 1
         for position, segment in enumerate(self.segments):
@@ -68,6 +71,12 @@ class SourcePath:
                     return
                 current = current.setdefault(segment.name, {})
                 continue
+            if not create_items:
+                existing = current.get(segment.name)
+                if not isinstance(existing, list) or segment.index >= len(existing):
+                    return
+                if not leaf and existing[segment.index] is None:
+                    return
             items = current.setdefault(segment.name, [])
             while len(items) <= segment.index:
                 # Slots before the index stay None when the mapping does not fill them; a
@@ -113,10 +122,18 @@ def parse_path(text: str) -> SourcePath:
 
 
 def build_payload(pairs: list[tuple[SourcePath, Any]]) -> dict[str, Any]:
-    """A nested payload holding each value at its path."""
+    """A nested payload holding each value at its path.
+
+    ``None`` (clear the field) never creates a list item: an empty e-mail slot must not turn
+    into an e-mail entity with a null address. It is written into items that hold values.
+    """
     payload: dict[str, Any] = {}
     for path, value in pairs:
-        path.set(payload, value)
+        if value is not None:
+            path.set(payload, value)
+    for path, value in pairs:
+        if value is None:
+            path.set(payload, None, create_items=False)
     return payload
 
 

@@ -10,56 +10,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from crmsync.config import parse_config
 from crmsync.engine import SyncEngine
 from crmsync.errors import LockHeldError, UnreachableError
-from crmsync.plugins import create_host
 from crmsync.state import StateStore, views
 from crmsync.state.schema import audit, bindings, conflicts, dead_letters, hub_records, runs
-from crmsync.testing import MEMORY_TABLES, MemoryPlugin, MemoryTable, memory_table
-
-MAPPING = Path(__file__).with_name("memory_customers.yaml")
-
-
-@pytest.fixture(autouse=True)
-def _clean_tables() -> Iterator[None]:
-    MEMORY_TABLES.clear()
-    yield
-    MEMORY_TABLES.clear()
-
-
-def make_config(tmp_path: Path, state_url: str, **pipeline: Any) -> Any:
-    data = {
-        "state": {"url": state_url},
-        "endpoints": {
-            "erp": {"connector": "memory", "object": "customers", "mapping": str(MAPPING),
-                    "options": {"table": "erp"}, "deletes": "archive"},
-            "crm": {"connector": "memory", "object": "customers", "mapping": str(MAPPING),
-                    "options": {"table": "crm"}},
-        },
-        "pipelines": {"customers": {"endpoints": ["erp", "crm"], **pipeline}},
-    }
-    return parse_config(data, tmp_path / "crmsync.yaml")
-
-
-@pytest.fixture
-def host() -> Any:
-    return create_host(extra_plugins=(MemoryPlugin(),))
-
-
-@pytest.fixture
-def run(tmp_path: Path, state_url: str, host: Any) -> Iterator[Callable[..., Any]]:
-    stores: list[StateStore] = []
-
-    def _run(dry_run: bool = False, **pipeline: Any) -> Any:
-        config = make_config(tmp_path, state_url, **pipeline)
-        store = StateStore(state_url)
-        stores.append(store)
-        return SyncEngine(config, "customers", store=store, host=host, sleep=lambda s: None).run(dry_run=dry_run)
-
-    yield _run
-    for store in stores:
-        store.dispose()
+from crmsync.testing import MemoryTable, memory_table
 
 
 def count(state_url: str, table: sa.Table, *where: Any) -> int:
@@ -206,7 +161,8 @@ def test_dry_run_changes_nothing(run: Any, state_url: str) -> None:
     assert count(state_url, audit) == 0
 
 
-def test_second_concurrent_run_is_refused(tmp_path: Path, state_url: str, host: Any) -> None:
+def test_second_concurrent_run_is_refused(tmp_path: Path, state_url: str, host: Any,
+                                          make_config: Callable[..., Any]) -> None:
     store = StateStore(state_url)
     lock = store.acquire_lock("customers", "run_other")
     try:
