@@ -100,6 +100,8 @@ class WriteResult:
     """How to treat a failure: PERMANENT goes to dead letters, RETRYABLE is retried later."""
     payload: dict[str, Any] | None = None
     """The record as the endpoint now holds it, when the answer says (for echo suppression)."""
+    etag: str | None = None
+    """The record's new optimistic-locking token (ETag, ChangeStateID), when the answer carries one."""
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,9 @@ class Connector:
     """Any of ``read``, ``write``, ``delete``, ``bulk``."""
     batch_size: ClassVar[int] = 200
     """Records per :meth:`write_batch` call."""
+    etag_field: ClassVar[str | None] = None
+    """The payload field holding the record's optimistic-locking token, if the endpoint has one;
+    the host keeps it and hands it back as :attr:`OutboundRecord.etag`."""
 
     def __init__(self, context: EndpointContext) -> None:
         self.context = context

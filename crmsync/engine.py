@@ -171,6 +171,7 @@ class SyncEngine:
         self._dry_conn: Connection | None = None
         self.summary: RunSummary | None = None
         self._policies: dict[str, ConflictPolicy] = {}
+        self._heartbeat: Callable[[], None] = lambda: None
 
     # -- the run -----------------------------------------------------------------------------
     def run(self, *, dry_run: bool = False, full: bool = False) -> RunSummary:
@@ -192,9 +193,9 @@ class SyncEngine:
                 self._dry_conn.begin()
             else:
                 self._record_run(summary, insert=True)
+            self._heartbeat = (lambda: None) if dry_run else lock.heartbeat
             for endpoint in endpoints:
                 self._inbound(endpoint, summary, full=full)
-                lock.heartbeat() if not dry_run else None
             for endpoint in endpoints:
                 self._outbound(endpoint, summary)
             rejected = summary.total("dead_letters") + summary.total("failed")
@@ -259,6 +260,7 @@ class SyncEngine:
                 if last is not None and (since is None or last > since):
                     writes.cursor = (self.pipeline.name, endpoint.name, last.to_token())
                 db.flush(conn, writes, self.clock())
+            self._heartbeat()
             self.progress(endpoint.name, "read", len(chunk))
             log.info("run %s: %s batch of %d read and committed", summary.run_id, endpoint.name, len(chunk))
 
@@ -307,7 +309,7 @@ class SyncEngine:
             hub = hubs[hub_id]
             if record.deleted:
                 incoming = self._deleted(endpoint, incoming, summary)
-            self._merge(writes, summary, endpoint, hub, snap, incoming, digest)
+            self._merge(writes, summary, endpoint, hub, snap, incoming, digest, record.payload)
         return writes
 
     def _deleted(self, endpoint: Endpoint, incoming: dict[str, Any], summary: RunSummary) -> dict[str, Any]:
@@ -367,7 +369,7 @@ class SyncEngine:
         return self._policies[self.pipeline.conflicts.fields.get(name, self.pipeline.conflicts.policy)]
 
     def _merge(self, writes: BatchWrites, summary: RunSummary, endpoint: Endpoint, hub: HubState,
-               snap: Snapshot | None, incoming: dict[str, Any], digest: str) -> None:
+               snap: Snapshot | None, incoming: dict[str, Any], digest: str, payload: dict[str, Any]) -> None:
         name = endpoint.name
         run_id = summary.run_id
         changed_at = incoming.get("last_changed_at")
@@ -413,9 +415,11 @@ class SyncEngine:
                       if f not in METADATA_FIELDS and (self.pipeline.enforce_ownership or
                                                        f not in {r[0] for r in result.rejected}))
         previous_rev = snap.hub_rev if snap else 0
+        etag_field = endpoint.connector.etag_field
+        etag = payload.get(etag_field) if etag_field else None
         writes.snapshots[(name, hub.id)] = Snapshot(
             name, hub.id, {**(snap.data if snap else {}), **incoming}, digest,
-            hub.rev if in_sync else min(previous_rev, hub.rev - 1), snap.etag if snap else None)
+            hub.rev if in_sync else min(previous_rev, hub.rev - 1), str(etag) if etag is not None else None)
 
     def _dead_letter(self, writes: BatchWrites, summary: RunSummary, endpoint: Endpoint, direction: str,
                      external_id: str | None, hub_id: str | None, payload: Any, error: str,
@@ -479,6 +483,7 @@ class SyncEngine:
                                                              "update" if record.external_id else "create"))
             with self._tx() as conn:
                 db.flush(conn, writes, self.clock())
+            self._heartbeat()
 
     def _write(self, endpoint: Endpoint, batch: list[tuple[OutboundRecord, HubState, Snapshot | None, list[str]]],
                writes: BatchWrites, summary: RunSummary) -> None:
@@ -506,7 +511,8 @@ class SyncEngine:
                         "run_id": summary.run_id, "hub_id": hub.id, "field": f, "source": source,
                         "target": endpoint.name, "old": dumps(_jsonable(snap.data.get(f) if snap else None)),
                         "new": dumps(_jsonable(hub.data.get(f)))})
-                writes.snapshots[(endpoint.name, hub.id)] = self._synced(endpoint.name, hub, snap, changed)
+                writes.snapshots[(endpoint.name, hub.id)] = self._synced(endpoint.name, hub, snap, changed,
+                                                                         result.etag)
             elif result.kind in (ErrorKind.RETRYABLE, ErrorKind.RATE_LIMITED):
                 summary.count(endpoint.name, "retry_later")
             else:
@@ -527,11 +533,14 @@ class SyncEngine:
 
         self.host.hook.sync_batch.call_extra([perform_write], {"batch": info})
 
-    def _synced(self, endpoint: str, hub: HubState, snap: Snapshot | None, changed: list[str]) -> Snapshot:
+    def _synced(self, endpoint: str, hub: HubState, snap: Snapshot | None, changed: list[str],
+                etag: str | None = None) -> Snapshot:
+        """The snapshot of an endpoint that now holds the hub's values of ``changed``."""
         data = dict(snap.data) if snap else {}
         for f in changed:
             data[f] = hub.data.get(f)
-        return Snapshot(endpoint, hub.id, data, "", hub.rev, None)
+        return Snapshot(endpoint, hub.id, data, snap.payload_hash if snap and not changed else "", hub.rev,
+                        etag or (snap.etag if snap else None))
 
 
 def _jsonable(value: Any) -> Any:

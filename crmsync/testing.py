@@ -227,7 +227,8 @@ class FakeServer:
         httpd = _Server(("127.0.0.1", self.port), _Handler)
         httpd.app = self
         self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever, name=f"fake-{self.name}", daemon=True)
+        self._thread = threading.Thread(target=lambda: httpd.serve_forever(poll_interval=0.05),
+                                        name=f"fake-{self.name}", daemon=True)
         self._thread.start()
         return self
 

@@ -54,3 +54,13 @@ def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return backend_url("sqlite", tmp_path)
+
+
+@pytest.fixture
+def state_url_for(tmp_path: Path) -> object:
+    """A function giving a fresh state database URL for a named backend."""
+
+    def _url(name: str) -> str:
+        return backend_url(name, tmp_path)
+
+    return _url

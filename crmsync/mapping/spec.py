@@ -11,6 +11,7 @@ refused with a clear problem, never constructed.
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import re
 from collections.abc import Mapping
@@ -65,12 +66,12 @@ class FieldMapping:
     required: bool
     line: int
 
-    @property
+    @functools.cached_property
     def base(self) -> str:
         """The canonical field name without a list index."""
         return self.canonical.split("[", 1)[0]
 
-    @property
+    @functools.cached_property
     def index(self) -> int | None:
         """The list index of ``emails[1]``, ``None`` for a whole field."""
         match = _CANONICAL_KEY.match(self.canonical)

@@ -1,0 +1,5 @@
+"""``python -m crmsync`` runs the command line."""
+
+from crmsync.cli import main
+
+main()
