@@ -175,14 +175,14 @@ def check(obj: _Context, no_connect: bool) -> None:
         found = check_mapping(endpoint_config.mapping, describe=describe, capabilities=cls.capabilities,
                               converters=host.converters)
         for problem in found:
-            console.print(f"[yellow]{problem}[/]")
-        problems += len(found)
+            console.print(f"[{'red' if problem.severity == 'error' else 'yellow'}]{escape(str(problem))}[/]")
+        problems += sum(1 for p in found if p.severity == "error")
         if not found:
             console.print(f"mapping {endpoint_config.mapping.name}: ok")
     store = obj.store()
     console.print(f"state {store!r}: revision {store.current_revision()}")
     if problems:
-        raise ConfigError(f"{problems} problem(s) found")
+        raise ConfigError(f"{problems} problem(s) found; each line above names the fix")
 
 
 @cli.command()
@@ -462,6 +462,65 @@ def conflicts_list(obj: _Context, status: str) -> None:
     with obj.store().connect() as conn:
         rows = views.list_conflicts(conn, status)
     print_conflicts(rows)
+
+
+@conflicts.command("show")
+@click.argument("conflict_id", type=int)
+@pass_ctx
+def conflicts_show(obj: _Context, conflict_id: int) -> None:
+    """Show one conflict: the base, each side's value, when and in which run they changed."""
+    from crmsync.state import views
+
+    with obj.store().connect() as conn:
+        conflict = views.get_conflict(conn, conflict_id)
+    if conflict is None:
+        raise ConfigError(f"no conflict {conflict_id}; see `crmsync conflicts list`")
+    console.print_json(json.dumps(conflict, default=str, ensure_ascii=False))
+
+
+@conflicts.command("resolve")
+@click.argument("conflict_id", type=int)
+@click.option("--take", "take", metavar="ENDPOINT", help="Keep this endpoint's value.")
+@click.option("--value", help="Enter the value yourself (JSON for lists, numbers as text).")
+@click.option("--defer", is_flag=True, help="Decide later; the field stays held.")
+@click.option("--apply", "apply_now", is_flag=True, help="Run the pipeline now to write the value out.")
+@pass_ctx
+def conflicts_resolve(obj: _Context, conflict_id: int, take: str | None, value: str | None, defer: bool,
+                      apply_now: bool) -> None:
+    """Resolve a held conflict by taking a side, entering a value, or deferring it.
+
+    The hub gets the value at once (recorded in the audit trail); the next run of the pipeline
+    (or this command with --apply) writes it to every endpoint.
+    """
+    from crmsync.state import records, views
+    from crmsync.state.store import utcnow
+
+    if sum(bool(x) for x in (take, value is not None, defer)) != 1:
+        raise click.UsageError("give exactly one of --take ENDPOINT, --value VALUE, --defer")
+    store = obj.store()
+    with store.transaction() as conn:
+        conflict = views.get_conflict(conn, conflict_id)
+        if conflict is None or conflict["status"] not in ("open", "deferred"):
+            raise ConfigError(f"no open conflict {conflict_id}; see `crmsync conflicts list`")
+        if defer:
+            records.defer_conflict(conn, conflict_id)
+            console.print(f"conflict {conflict_id} deferred; {conflict['field']} stays held")
+            return
+        if take is not None:
+            if take not in conflict["sides"]:
+                raise ConfigError(f"--take must be one of {', '.join(conflict['sides'])}")
+            chosen, winner = conflict["sides"][take]["value"], take
+        else:
+            try:
+                chosen = json.loads(value or "")
+            except json.JSONDecodeError:
+                chosen = value
+            chosen = chosen if isinstance(chosen, list) else value
+            winner = "value"
+        done = records.resolve_conflict(conn, conflict_id, chosen, winner, utcnow())
+    console.print(f"conflict {conflict_id}: {done['field']} of {done['hub_id']} set to {done['value']!r}")
+    if apply_now:
+        run_pipeline(obj.config, conflict["pipeline"])
 
 
 def print_conflicts(rows: list[dict[str, Any]]) -> None:

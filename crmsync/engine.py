@@ -252,6 +252,12 @@ class SyncEngine:
         with self._tx() as conn:
             token = db.get_cursor(conn, self.pipeline.name, endpoint.name)
         since = None if full else Cursor.from_token(token)
+        with self._tx() as conn:
+            retries = db.take_retries(conn, self.pipeline.name, endpoint.name, "in", self.clock())
+            if retries:
+                log.info("run %s: %s: retrying %d dead letters", summary.run_id, endpoint.name, len(retries))
+                records = [RawRecord(r["external_id"], r["payload"]) for r in retries]
+                db.flush(conn, self._inbound_chunk(conn, endpoint, records, summary), self.clock())
         log.info("run %s: reading %s since %s", summary.run_id, endpoint.name, since.to_token() if since else "start")
         for chunk in chunked(endpoint.connector.read_changes(since), READ_CHUNK):
             with self._tx() as conn:
@@ -439,6 +445,8 @@ class SyncEngine:
         if WRITE not in connector.capabilities or not endpoint.mapping.outbound:
             return
         fields = [f for f in endpoint.mapping.outbound if f not in METADATA_FIELDS]
+        with self._tx() as conn:  # queued outbound retries become pending again
+            db.take_retries(conn, self.pipeline.name, endpoint.name, "out", self.clock())
         after = ""
         while True:
             with self._tx() as conn:

@@ -72,8 +72,10 @@ def _lookup(describe: Mapping[str, FieldInfo], spec: MappingSpec, source: str) -
         if candidate in describe:
             return describe[candidate], True
     if len(path.segments) > 1:
-        nested = any(name.startswith(path.root + ".") for name in describe)
-        return None, nested or path.root not in describe
+        # Missing for sure only when describe lists the parent's fields (``Nav.Field`` names);
+        # a navigation it does not describe (to_EmailAddress under an address) cannot be judged.
+        parent = path.plain.rsplit(".", 1)[0] + "."
+        return None, any(name.startswith(parent) for name in describe)
     return None, True
 
 
@@ -84,7 +86,7 @@ def _describe_problems(spec: MappingSpec, describe: Mapping[str, FieldInfo]) -> 
         problems.append(Problem(file, spec.key_line, "key", f"key field {spec.key!r} does not exist in "
                                 f"{spec.object}", "write the field that holds the record id"))
     for mapped in spec.fields:
-        if mapped.source is None:
+        if mapped.source is None or mapped.enrichment:
             continue
         info, known = _lookup(describe, spec, mapped.source)
         if info is None:
@@ -135,7 +137,11 @@ def _field_problems(file: str, mapped: FieldMapping, info: FieldInfo) -> list[Pr
     if mapped.outbound and info.picklist:
         for name, args in mapped.converters:
             if name == "map":
-                table = args.get("reverse") or {v: k for k, v in (args.get("table") or {}).items()}
+                table = args.get("reverse")
+                if table is None:
+                    table = {}
+                    for key, value in (args.get("table") or {}).items():
+                        table.setdefault(value, key)  # as the map converter: the first key wins
                 bad = [str(v) for v in table.values() if str(v) not in info.picklist]
                 if bad:
                     problems.append(Problem(file, mapped.line, mapped.canonical,

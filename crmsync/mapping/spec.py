@@ -27,7 +27,7 @@ from crmsync.mapping.paths import SourcePath, parse_path
 
 DIRECTIONS = ("in", "out", "both")
 TOP_KEYS = ("connector", "object", "key", "fields", "direction", "description", "version")
-FIELD_KEYS = ("source", "direction", "convert", "required", "constant", "note")
+FIELD_KEYS = ("source", "direction", "convert", "required", "constant", "enrichment", "note")
 NAME_FIELDS = ("organization_name", "last_name", "first_name")
 _CANONICAL_KEY = re.compile(r"^(?P<base>[a-z_.]+)(?:\[(?P<index>\d+)\])?$")
 
@@ -65,6 +65,8 @@ class FieldMapping:
     """The chain, in load order: (converter name, arguments)."""
     required: bool
     line: int
+    enrichment: bool = False
+    """The connector adds this source field to the payload itself; describe() does not list it."""
 
     @functools.cached_property
     def base(self) -> str:
@@ -292,6 +294,11 @@ def _read_field(
     if not isinstance(required, bool):
         out.add(_line(entry, "required", line), label, "required must be true or false", "write required: true")
         ok = False
+    enrichment = entry.get("enrichment", False)
+    if not isinstance(enrichment, bool):
+        out.add(_line(entry, "enrichment", line), label, "enrichment must be true or false",
+                "write enrichment: true")
+        ok = False
     chain: list[tuple[str, Mapping[str, Any]]] = []
     source = entry.get("source")
     if "constant" in entry:
@@ -332,7 +339,7 @@ def _read_field(
     if not ok:
         return None
     return FieldMapping(label, source if isinstance(source, str) else None, direction, tuple(chain),
-                        required, line)
+                        required, line, enrichment)
 
 
 def _read_converter(

@@ -144,7 +144,7 @@ def held_fields(conn: Connection, hub_ids: Collection[str]) -> dict[str, set[str
     found: dict[str, set[str]] = {}
     for part in _chunks(hub_ids):
         rows = conn.execute(sa.select(conflicts.c.hub_id, conflicts.c.field).where(
-            conflicts.c.hub_id.in_(part), conflicts.c.status == "open"))
+            conflicts.c.hub_id.in_(part), conflicts.c.status.in_(("open", "deferred"))))
         for r in rows:
             found.setdefault(r.hub_id, set()).add(r.field)
     return found
@@ -176,6 +176,46 @@ def pending_outbound(conn: Connection, endpoint: str, after: str, limit: int) ->
             endpoint, r.id, from_json(loads(r.s_data)), r.payload_hash, r.hub_rev, r.etag)
         out.append((hub, snapshot))
     return out
+
+
+def resolve_conflict(conn: Connection, conflict_id: int, value: Any, winner: str, now: dt.datetime) -> dict[str, Any]:
+    """Settle an open conflict by hand: set the hub field, audit it, and let the next run write it out."""
+    row = conn.execute(sa.select(conflicts).where(conflicts.c.id == conflict_id)).first()
+    if row is None or row.status not in ("open", "deferred"):
+        raise LookupError(f"no open conflict {conflict_id}")
+    hub = load_hubs(conn, [row.hub_id])[row.hub_id]
+    value = from_json({row.field: value})[row.field]
+    run_id = f"manual_{now:%Y%m%dT%H%M%S}"
+    conn.execute(sa.insert(audit).values(run_id=run_id, hub_id=hub.id, field=row.field, source=f"manual:{winner}",
+                                         target=None, old=dumps(to_json({"v": hub.data.get(row.field)})["v"]),
+                                         new=dumps(to_json({"v": value})["v"]), at=now))
+    hub.data[row.field] = value
+    hub.meta[row.field] = [f"manual:{winner}", now.isoformat(), run_id]
+    hub.rev += 1
+    hub.dirty = True
+    flush(conn, BatchWrites(hubs={hub.id: hub}), now)
+    conn.execute(sa.update(conflicts).where(conflicts.c.id == conflict_id).values(
+        status="resolved", resolved_at=now, resolution=dumps({"value": to_json({"v": value})["v"], "winner": winner})))
+    return {"hub_id": hub.id, "field": row.field, "value": value}
+
+
+def defer_conflict(conn: Connection, conflict_id: int) -> bool:
+    """Keep holding the field, out of the open list."""
+    result = conn.execute(sa.update(conflicts).where(conflicts.c.id == conflict_id, conflicts.c.status == "open")
+                          .values(status="deferred"))
+    return bool(result.rowcount)
+
+
+def take_retries(conn: Connection, pipeline: str, endpoint: str, direction: str,
+                 now: dt.datetime) -> list[dict[str, Any]]:
+    """Dead letters queued by `crmsync deadletters retry`, marked retried (a new failure makes a new one)."""
+    rows = conn.execute(sa.select(dead_letters).where(
+        dead_letters.c.pipeline == pipeline, dead_letters.c.endpoint == endpoint,
+        dead_letters.c.direction == direction, dead_letters.c.status == "retry").order_by(dead_letters.c.id)).all()
+    if rows:
+        conn.execute(sa.update(dead_letters).where(dead_letters.c.id.in_([r.id for r in rows]))
+                     .values(status="retried", updated_at=now))
+    return [{"external_id": r.external_id, "payload": loads(r.payload), "attempts": r.attempts} for r in rows]
 
 
 def flush(conn: Connection, writes: BatchWrites, now: dt.datetime) -> None:
@@ -233,6 +273,7 @@ __all__ = [
     "HubState",
     "Snapshot",
     "bound_hubs",
+    "defer_conflict",
     "external_ids",
     "flush",
     "get_cursor",
@@ -241,4 +282,6 @@ __all__ = [
     "load_snapshots",
     "match_candidates",
     "pending_outbound",
+    "resolve_conflict",
+    "take_retries",
 ]

@@ -227,3 +227,37 @@ def test_hub_values_are_canonical(run: Any, state_url: str) -> None:
     assert fields["tax_id"] == "DE1"
     assert Decimal(fields["credit_limit"]) == Decimal("12.30")
     assert view["external_ids"]["erp"] == "E1"
+
+
+def test_dead_letter_retry_uses_the_current_data_and_mapping(run: Any, state_url: str) -> None:
+    erp, crm = memory_table("erp"), memory_table("crm")
+    seed(erp, 2)
+    erp.put("E0001", country="Atlantis")
+    run()
+    store = StateStore(state_url)
+    with store.transaction() as conn:
+        [letter] = views.list_dead_letters(conn)
+        assert views.set_dead_letter_status(conn, [letter["id"]], "retry") == 1
+    store.dispose()
+    # Fixing the data at the source would resend it anyway; a retry re-maps the stored payload.
+    summary = run()
+    assert summary.counts["erp"]["dead_letters"] == 1, "still bad: a new dead letter, the old one retried"
+    assert count(state_url, dead_letters, dead_letters.c.status == "retried") == 1
+    assert count(state_url, dead_letters, dead_letters.c.status == "open") == 1
+
+
+def test_outbound_dead_letter_retry_writes_again(run: Any, state_url: str) -> None:
+    erp, crm = memory_table("erp"), memory_table("crm")
+    seed(erp, 1)
+    crm.reject["*"] = "closed"
+    run()
+    assert crm.records == {}
+    crm.reject.clear()
+    store = StateStore(state_url)
+    with store.transaction() as conn:
+        [letter] = views.list_dead_letters(conn)
+        views.set_dead_letter_status(conn, [letter["id"]], "retry")
+    store.dispose()
+    summary = run()
+    assert summary.counts["crm"]["created"] == 1
+    assert len(crm.records) == 1
