@@ -230,7 +230,7 @@ def test_hub_values_are_canonical(run: Any, state_url: str) -> None:
 
 
 def test_dead_letter_retry_uses_the_current_data_and_mapping(run: Any, state_url: str) -> None:
-    erp, crm = memory_table("erp"), memory_table("crm")
+    erp = memory_table("erp")
     seed(erp, 2)
     erp.put("E0001", country="Atlantis")
     run()
