@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 import orjson
 from sqlalchemy.engine import Connection
 
-from crmsync.canonical import normalize_value, validate_flat
+from crmsync.canonical import normalize_value
 from crmsync.config import Config, EndpointConfig, PipelineConfig
 from crmsync.connector import DELETE, WRITE, Connector, Cursor, EndpointContext, OutboundRecord, RawRecord
 from crmsync.errors import ConfigError, CrmsyncError, ErrorKind, RecordError
@@ -277,8 +277,8 @@ class SyncEngine:
         bound = db.bound_hubs(conn, name, [r.external_id for r in chunk])
         snaps = db.load_snapshots(conn, name, set(bound.values()))
         hubs = db.load_hubs(conn, set(bound.values()))
-        candidates = self._candidates(conn, endpoint, chunk, bound)
-        for record in chunk:
+        mapped: list[tuple[RawRecord, str, dict[str, Any]]] = []
+        for record in chunk:  # first pass: skip unchanged before mapping, map the rest once
             summary.count(name, "read")
             digest = payload_hash(record.payload)
             hub_id = bound.get(record.external_id)
@@ -286,21 +286,13 @@ class SyncEngine:
             if snap is not None and snap.payload_hash == digest and not record.deleted:
                 summary.count(name, "unchanged")
                 continue
-            if "__error__" in record.payload:
-                self._dead_letter(writes, summary, endpoint, "in", record.external_id, hub_id, record.payload,
-                                  str(record.payload["__error__"]), [])
-                continue
-            try:
-                incoming = endpoint.mapping.load(record.payload)
-                problems = [f"{k}: {'; '.join(v)}" for k, v in validate_flat(incoming).items()]
-                for found in self.host.hook.validate_record(record=incoming, endpoint=name):
-                    problems.extend(found)
-                if problems:
-                    raise RecordError("; ".join(problems), rule="validate")
-            except RecordError as exc:
-                self._dead_letter(writes, summary, endpoint, "in", record.external_id, hub_id, record.payload,
-                                  str(exc), exc.problems)
-                continue
+            incoming = self._map_in(writes, summary, endpoint, record, hub_id)
+            if incoming is not None:
+                mapped.append((record, digest, incoming))
+        candidates = self._candidates(conn, endpoint, [m[2] for m in mapped if m[0].external_id not in bound])
+        for record, digest, incoming in mapped:
+            hub_id = bound.get(record.external_id)
+            snap = snaps.get(hub_id) if hub_id else None
             if hub_id is None:
                 hub_id = self._match(incoming, candidates, hubs, name, conn)
                 if hub_id is None:
@@ -312,11 +304,29 @@ class SyncEngine:
                 bound[record.external_id] = hub_id
                 writes.bindings.append({"endpoint": name, "external_id": record.external_id, "hub_id": hub_id})
                 snap = None
-            hub = hubs[hub_id]
             if record.deleted:
                 incoming = self._deleted(endpoint, incoming, summary)
-            self._merge(writes, summary, endpoint, hub, snap, incoming, digest, record.payload)
+            self._merge(writes, summary, endpoint, hubs[hub_id], snap, incoming, digest, record.payload)
         return writes
+
+    def _map_in(self, writes: BatchWrites, summary: RunSummary, endpoint: Endpoint, record: RawRecord,
+                hub_id: str | None) -> dict[str, Any] | None:
+        """The record's canonical fields, or ``None`` after sending it to dead letters."""
+        if "__error__" in record.payload:
+            self._dead_letter(writes, summary, endpoint, "in", record.external_id, hub_id, record.payload,
+                              str(record.payload["__error__"]), [])
+            return None
+        try:
+            incoming = endpoint.mapping.load(record.payload)  # the compiler checks canonical types
+            problems = [p for found in self.host.hook.validate_record(record=incoming, endpoint=endpoint.name)
+                        for p in found]
+            if problems:
+                raise RecordError("; ".join(problems), rule="validate")
+        except RecordError as exc:
+            self._dead_letter(writes, summary, endpoint, "in", record.external_id, hub_id, record.payload,
+                              str(exc), exc.problems)
+            return None
+        return incoming
 
     def _deleted(self, endpoint: Endpoint, incoming: dict[str, Any], summary: RunSummary) -> dict[str, Any]:
         """Turn a deletion into the canonical change the endpoint's delete policy asks for."""
@@ -328,17 +338,9 @@ class SyncEngine:
             return {**incoming, "blocked": True}
         return incoming
 
-    def _candidates(self, conn: Connection, endpoint: Endpoint, chunk: list[RawRecord],
-                    bound: dict[str, str]) -> list[HubState]:
+    def _candidates(self, conn: Connection, endpoint: Endpoint, unbound: list[dict[str, Any]]) -> list[HubState]:
         """Hub records an unbound record of this chunk might be (same tax id or name + country)."""
-        keys = []
-        for record in chunk:
-            if record.external_id in bound or "__error__" in record.payload:
-                continue
-            try:
-                keys.append(hub_keys(endpoint.mapping.load(record.payload)))
-            except RecordError:
-                continue
+        keys = [hub_keys(record) for record in unbound]
         found = db.match_candidates(conn, {k["tax_key"] for k in keys if k["tax_key"]},
                                     {k["name_key"] for k in keys if k["name_key"]})
         if not found:

@@ -307,6 +307,7 @@ class MemoryTable:
         self.records: dict[str, dict[str, Any]] = {}
         self.stamps: dict[str, str] = {}
         self.deleted: set[str] = set()
+        self._by_hub: dict[str, str] = {}
         self._tick = 0
         self.writes = 0
         self.reject: dict[str, str] = {}
@@ -320,6 +321,8 @@ class MemoryTable:
         """Create or change a record as a user of the system would."""
         record = self.records.setdefault(record_id, {self.key: record_id})
         record.update(fields)
+        if self.hub_id_field in fields:
+            self._by_hub[fields[self.hub_id_field]] = record_id
         self.stamps[record_id] = self._stamp()
         self.deleted.discard(record_id)
         return record
@@ -329,7 +332,8 @@ class MemoryTable:
         self.stamps[record_id] = self._stamp()
 
     def by_hub_id(self, hub_id: str) -> dict[str, Any] | None:
-        return next((r for r in self.records.values() if r.get(self.hub_id_field) == hub_id), None)
+        record_id = self._by_hub.get(hub_id)
+        return None if record_id is None else self.records.get(record_id)
 
 
 MEMORY_TABLES: dict[str, MemoryTable] = {}

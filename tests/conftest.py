@@ -18,6 +18,36 @@ BACKENDS = {
     "postgresql": os.environ.get("CRMSYNC_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
     "mariadb": os.environ.get("CRMSYNC_TEST_MYSQL", "mysql+pymysql://root@127.0.0.1:3306/test"),
 }
+_DATABASES: dict[str, str] = {}
+"""backend -> URL of a database made for this test session, so concurrent suites never collide."""
+
+
+def _session_database(name: str) -> str:
+    if name not in _DATABASES:
+        server = sa.make_url(BACKENDS[name] or "")
+        own = f"crmsync_t{os.getpid()}"
+        engine = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                conn.execute(sa.text(f"DROP DATABASE IF EXISTS {own}"))
+                conn.execute(sa.text(f"CREATE DATABASE {own}"))
+        finally:
+            engine.dispose()
+        _DATABASES[name] = server.set(database=own).render_as_string(hide_password=False)
+    return _DATABASES[name]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    for name, url in _DATABASES.items():
+        server = sa.make_url(BACKENDS[name] or "")
+        engine = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                conn.execute(sa.text(f"DROP DATABASE IF EXISTS {sa.make_url(url).database}"))
+        except sa.exc.DBAPIError:
+            pass
+        finally:
+            engine.dispose()
 
 
 def _reset(url: str) -> None:
@@ -34,9 +64,8 @@ def _reset(url: str) -> None:
 def backend_url(name: str, tmp_path: Path) -> str:
     if name == "sqlite":
         return f"sqlite:///{tmp_path / 'state.db'}"
-    url = BACKENDS[name]
-    assert url is not None
     try:
+        url = _session_database(name)
         _reset(url)
     except sa.exc.OperationalError as exc:
         if os.environ.get("CI") == "true":

@@ -9,6 +9,7 @@ canonical value.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from crmsync.canonical import CANONICAL_FIELDS
 from crmsync.connector import WRITE, FieldInfo
 from crmsync.mapping.converters import Converter
 from crmsync.mapping.spec import FieldMapping, MappingSpec, Problem, read_spec
+
+_INDEX = re.compile(r"\[\d+\]")
 
 # Source types (Salesforce describe, OData Edm, XSD, spreadsheet) that hold text; canonical
 # text fields need one of these unless a converter changes the type.
@@ -71,11 +74,16 @@ def _lookup(describe: Mapping[str, FieldInfo], spec: MappingSpec, source: str) -
     for candidate in (source, path.plain):
         if candidate in describe:
             return describe[candidate], True
+    # Connectors may describe nested fields with or without indexes (``Nav[0].Field``).
+    describe = {_INDEX.sub("", name): info for name, info in describe.items()}
+    if path.plain in describe:
+        return describe[path.plain], True
     if len(path.segments) > 1:
         # Missing for sure only when describe lists the parent's fields (``Nav.Field`` names);
         # a navigation it does not describe (to_EmailAddress under an address) cannot be judged.
         parent = path.plain.rsplit(".", 1)[0] + "."
-        return None, any(name.startswith(parent) for name in describe)
+        root_known = path.root in describe or any(name.startswith(path.root + ".") for name in describe)
+        return None, not root_known or any(name.startswith(parent) for name in describe)
     return None, True
 
 

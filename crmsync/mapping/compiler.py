@@ -57,8 +57,8 @@ def _problem(mapped: FieldMapping, value: Any, rule: str, message: str) -> dict[
             "message": message}
 
 
-def _run(steps: list[_Step], value: Any, inverse: bool) -> tuple[Any, str | None]:
-    """Apply the chain; returns (value, None) or raises ConversionError tagged with the rule."""
+def _run(steps: list[_Step], value: Any, inverse: bool) -> Any:
+    """Apply the chain (or its inverse); raises _RuleError naming the converter that failed."""
     for step in steps:
         function = step.converter.to_source if inverse else step.converter.to_canonical
         if function is None:
@@ -72,10 +72,11 @@ def _run(steps: list[_Step], value: Any, inverse: bool) -> tuple[Any, str | None
                 value = function(value, step.args)
         except ConversionError as exc:
             raise _RuleError(step.converter.name, str(exc)) from None
-        except (ValueError, TypeError, ArithmeticError) as exc:
-            # A plugin converter that raises something else still fails only this record.
-            raise _RuleError(step.converter.name, f"{step.converter.name}: {exc}") from None
-    return value, None
+        except Exception as exc:
+            # A converter bug (or a plugin's) must poison only this record, not stop the run.
+            raise _RuleError(step.converter.name,
+                             f"{step.converter.name}: {type(exc).__name__}: {exc}") from None
+    return value
 
 
 class _RuleError(Exception):
@@ -145,7 +146,7 @@ class _InboundField(fields.Field):  # type: ignore[type-arg]
         if isinstance(value, str) and value == "":
             value = None
         try:
-            value, _ = _run(self.steps, value, inverse=False)
+            value = _run(self.steps, value, inverse=False)
         except _RuleError as exc:
             raise ValidationError(_problem(self.mapped, original, exc.rule, exc.message)) from None
         if self.spec.type == "list" and isinstance(value, str):
@@ -181,7 +182,7 @@ class _OutboundField(fields.Field):  # type: ignore[type-arg]
                                          f"{self.mapped.canonical} is required by {self.mapped.source}"))
             return None
         try:
-            result, _ = _run(self.steps, value, inverse=True)
+            result = _run(self.steps, value, inverse=True)
         except _RuleError as exc:
             return _Failure(_problem(self.mapped, value, exc.rule, exc.message))
         return result
@@ -210,6 +211,10 @@ class CompiledMapping:
     _load_fields: list[tuple[str, FieldMapping]] = field(repr=False)
     _dump_fields: list[tuple[str, FieldMapping]] = field(repr=False)
     _paths: dict[str, SourcePath] = field(repr=False)
+
+    def __repr__(self) -> str:
+        return (f"CompiledMapping({str(self.path)!r}, connector={self.connector!r}, object={self.object!r}, "
+                f"fields={len(self.fields)}, hash={self.hash[:12]!r})")
 
     def load(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         """The flat canonical record of a source payload; RecordError listing every problem."""
@@ -286,6 +291,16 @@ def _record_error(problems: list[dict[str, Any]]) -> RecordError:
         rule=first.get("rule"),
         problems=problems,
     )
+
+
+class _NoPath(SourcePath):
+    """The 'source' of a constant field: always None."""
+
+    def get(self, payload: Mapping[str, Any]) -> Any:
+        return None
+
+
+_NO_PATH = _NoPath("", ())
 
 
 def _default_converters() -> Mapping[str, Converter]:
@@ -367,14 +382,5 @@ def compile_mapping(path: str | Path, converters: Mapping[str, Converter] | None
         _paths=spec.paths,
     )
 
-
-class _NoPath(SourcePath):
-    """The 'source' of a constant field: always None."""
-
-    def get(self, payload: Mapping[str, Any]) -> Any:
-        return None
-
-
-_NO_PATH = _NoPath("", ())
 
 __all__ = ["CompiledMapping", "compile_mapping"]

@@ -587,7 +587,10 @@ def _check_country(args: Mapping[str, Any]) -> list[str]:
     problems = _args_checker({"output": str, "aliases": dict})(args)
     if args.get("output") not in (None, "alpha2", "alpha3", "name"):
         problems.append("argument 'output' must be alpha2, alpha3 or name")
-    for name, code in (args.get("aliases") or {}).items():
+    aliases = args.get("aliases")
+    for name, code in (aliases.items() if isinstance(aliases, dict) else ()):
+        if not isinstance(name, str):
+            problems.append(f"alias {name!r} must be text")
         if not (isinstance(code, str) and re.fullmatch(r"[A-Za-z]{2}", code)):
             problems.append(f"alias {name!r} must map to a two-letter ISO code, got {code!r}")
     return problems

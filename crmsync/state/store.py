@@ -158,6 +158,11 @@ class RunLock:
     def _advisory_key(self) -> int:
         return int.from_bytes(hashlib.sha256(f"crmsync:{self.name}".encode()).digest()[:8], "big", signed=True)
 
+    def _lock_name(self) -> str:
+        """MariaDB lock names are server-wide: qualify by database, and keep within 64 characters."""
+        database = self.store.engine.url.database or ""
+        return "crmsync:" + hashlib.sha256(f"{database}:{self.name}".encode()).hexdigest()[:48]
+
     def _take_advisory(self) -> bool:
         """Hold a server-side lock on a dedicated connection; it dies with the process."""
         dialect = self.store.dialect
@@ -167,7 +172,7 @@ class RunLock:
         if dialect == "postgresql":
             got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": self._advisory_key()}).scalar()
         else:
-            got = conn.execute(sa.text("SELECT GET_LOCK(:k, 0)"), {"k": f"crmsync:{self.name}"[:64]}).scalar()
+            got = conn.execute(sa.text("SELECT GET_LOCK(:k, 0)"), {"k": self._lock_name()}).scalar()
         conn.commit()
         if not got:
             conn.close()
@@ -236,7 +241,7 @@ class RunLock:
             if self.store.dialect == "postgresql":
                 conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": self._advisory_key()})
             else:
-                conn.execute(sa.text("SELECT RELEASE_LOCK(:k)"), {"k": f"crmsync:{self.name}"[:64]})
+                conn.execute(sa.text("SELECT RELEASE_LOCK(:k)"), {"k": self._lock_name()})
             conn.commit()
         except sa.exc.DBAPIError:
             conn.invalidate()  # a dead session holds no lock either
