@@ -188,35 +188,43 @@ def check(obj: _Context, no_connect: bool) -> None:
 @cli.command()
 @click.argument("pipeline")
 @click.option("--dry-run", is_flag=True, help="Print the plan; change nothing anywhere (state included).")
-@click.option("--full", is_flag=True, help="Re-read everything from the start and reconcile.")
+@click.option("--full", is_flag=True,
+              help="Re-read everything from the start and reconcile: records the cursor missed are synced, "
+                   "records gone from the source are handled by the endpoint's delete policy.")
+@click.option("--allow-mass-delete", is_flag=True,
+              help="Go on even if more than the pipeline's mass_delete_threshold of an endpoint is gone.")
 @pass_ctx
-def sync(obj: _Context, pipeline: str, dry_run: bool, full: bool) -> None:
+def sync(obj: _Context, pipeline: str, dry_run: bool, full: bool, allow_mass_delete: bool) -> None:
     """Run PIPELINE once: read changes from every endpoint, merge, and write them to the others."""
-    from crmsync.engine import SyncEngine
-
-    summary = run_pipeline(obj.config, pipeline, dry_run=dry_run, full=full, engine_cls=SyncEngine)
+    summary = run_pipeline(obj.config, pipeline, dry_run=dry_run, full=full, allow_mass_delete=allow_mass_delete)
     if summary.status == "rejected":
         sys.exit(1)
 
 
 def run_pipeline(config: Config, pipeline: str, *, dry_run: bool = False, full: bool = False,
-                 engine_cls: Any = None, quiet: bool = False) -> Any:
-    """Run a pipeline with progress on a terminal (plain log lines otherwise) and print its summary."""
+                 allow_mass_delete: bool = False, quiet: bool = False) -> Any:
+    """Run a pipeline with progress on a terminal (plain lines otherwise) and print its summary."""
     from crmsync.engine import SyncEngine
 
-    engine_cls = engine_cls or SyncEngine
     interactive = err_console.is_terminal and not quiet
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed} records"),
                   TimeElapsedColumn(), console=err_console, disable=not interactive) as progress:
         tasks: dict[tuple[str, str], TaskID] = {}
 
+        totals: dict[tuple[str, str], int] = {}
+
         def on_progress(endpoint: str, action: str, n: int) -> None:
             key = (endpoint, action)
+            totals[key] = totals.get(key, 0) + n
+            if not interactive:
+                if not quiet:
+                    err_console.print(f"{endpoint}: {action} {totals[key]} records", highlight=False)
+                return
             if key not in tasks:
                 tasks[key] = progress.add_task(f"{endpoint}: {action}", total=None)
             progress.advance(tasks[key], n)
 
-        engine = engine_cls(config, pipeline, progress=on_progress)
+        engine = SyncEngine(config, pipeline, progress=on_progress, allow_mass_delete=allow_mass_delete)
         summary = engine.run(dry_run=dry_run, full=full)
     if not quiet:
         print_summary(summary)
@@ -224,19 +232,19 @@ def run_pipeline(config: Config, pipeline: str, *, dry_run: bool = False, full: 
 
 
 def print_summary(summary: Any) -> None:
-    actions = ["read", "unchanged", "hub_created", "matched", "hub_updated", "created", "updated", "deleted",
-               "conflicts_held", "conflicts_resolved", "owned_rejected", "dead_letters", "failed", "retry_later"]
-    if summary.dry_run:
-        actions += ["would_create", "would_update", "would_delete"]
+    actions = ["read", "unchanged", "hub_created", "matched", "hub_filled", "hub_updated", "deleted_at_source",
+               "created", "updated", "deleted", "conflicts_held", "conflicts_resolved", "owned_rejected",
+               "dead_letters", "failed", "retry_later", "would_create", "would_update", "would_delete"]
     used = [a for a in actions if summary.total(a)]
+    endpoints = list(summary.counts)
     table = Table(title=f"{'DRY RUN ' if summary.dry_run else ''}run {summary.run_id} "
                         f"({summary.pipeline}): {summary.status}, {summary.duration:.2f}s")
-    table.add_column("endpoint")
+    table.add_column("")
+    for endpoint in endpoints:
+        table.add_column(endpoint, justify="right")
     for action in used:
-        table.add_column(action.replace("_", " "), justify="right")
-    table.add_column("API calls", justify="right")
-    for endpoint, counts in summary.counts.items():
-        table.add_row(endpoint, *[str(counts.get(a, 0)) for a in used], str(summary.api_calls.get(endpoint, 0)))
+        table.add_row(action.replace("_", " "), *[str(summary.counts[e].get(action, 0)) for e in endpoints])
+    table.add_row("API calls", *[str(summary.api_calls.get(e, 0)) for e in endpoints])
     console.print(table)
     if summary.dry_run and summary.plan:
         plan = Table(title="plan (nothing was written)")

@@ -42,6 +42,8 @@ class EndpointConfig:
     """Connector options with secrets resolved: never log or store this."""
     retry: dict[str, float] = field(default_factory=dict)
     delete_policy: str = "ignore"
+    overlap_seconds: float = 0.0
+    """Re-read this much before the cursor each run (records that commit late at the source)."""
 
 
 @dataclass
@@ -194,6 +196,12 @@ def _mapping_path(value: str, base: Path, path: str, reader: _Reader) -> Path:
     raise reader.fail(path, f"mapping file {value!r} not found (looked in {base} and {DEFAULT_MAPPINGS_DIR})")
 
 
+def _non_negative(value: Any, path: str, reader: _Reader) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+        raise reader.fail(path, f"expected a number of seconds >= 0, got {value!r}")
+    return float(value)
+
+
 def parse_config(data: Any, file: Path) -> Config:
     """Validate parsed YAML into a :class:`Config` (secrets resolved)."""
     reader = _Reader(file)
@@ -211,7 +219,8 @@ def parse_config(data: Any, file: Path) -> Config:
     for name, raw in raw_endpoints.items():
         path = f"endpoints.{name}"
         item = reader.mapping(raw, path)
-        reader.only_keys(item, path, ("connector", "object", "mapping", "options", "retry", "deletes"))
+        reader.only_keys(item, path, ("connector", "object", "mapping", "options", "retry", "deletes",
+                                      "overlap_seconds"))
         for required in ("connector", "object", "mapping"):
             if required not in item:
                 raise reader.fail(f"{path}.{required}", "missing; every endpoint needs connector, object, mapping")
@@ -230,6 +239,7 @@ def parse_config(data: Any, file: Path) -> Config:
                                      reader, base),
             retry={k: float(v) for k, v in retry.items()},
             delete_policy=reader.string(item.get("deletes", "ignore"), f"{path}.deletes", choices=DELETE_POLICIES),
+            overlap_seconds=_non_negative(item.get("overlap_seconds", 0), f"{path}.overlap_seconds", reader),
         )
     pipelines: dict[str, PipelineConfig] = {}
     for name, raw in reader.mapping(top.get("pipelines"), "pipelines").items():

@@ -17,6 +17,7 @@ upsert key (an external id field, a column), so a batch repeated after a crash c
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -40,6 +41,20 @@ class Cursor:
 
     timestamp: str
     id: str = ""
+
+    def minus(self, seconds: float) -> Cursor:
+        """The cursor moved back by ``seconds`` (id cleared), in the same timestamp format."""
+        try:
+            when = dt.datetime.fromisoformat(self.timestamp.replace("Z", "+00:00"))
+        except ValueError:
+            return self
+        if seconds <= 0:
+            return self
+        earlier = when - dt.timedelta(seconds=seconds)
+        digits = len(self.timestamp.partition(".")[2].rstrip("Z").partition("+")[0])
+        fraction = f".{earlier.microsecond:06d}"[: digits + 1] if digits else ""
+        zone = "Z" if self.timestamp.endswith("Z") else earlier.strftime("%z") and earlier.isoformat()[-6:]
+        return Cursor(earlier.strftime("%Y-%m-%dT%H:%M:%S") + fraction + (zone if earlier.tzinfo else ""), "")
 
     def to_token(self) -> str:
         """Serialised form kept in the state store."""
@@ -154,6 +169,9 @@ class Connector:
     """Any of ``read``, ``write``, ``delete``, ``bulk``."""
     batch_size: ClassVar[int] = 200
     """Records per :meth:`write_batch` call."""
+    full_snapshot: bool = False
+    """Every read returns the whole object (a spreadsheet re-read in full): the host then treats
+    bound records that did not come back as deleted at the source."""
     etag_field: ClassVar[str | None] = None
     """The payload field holding the record's optimistic-locking token, if the endpoint has one;
     the host keeps it and hands it back as :attr:`OutboundRecord.etag`."""

@@ -34,7 +34,7 @@ from sqlalchemy.engine import Connection
 from crmsync.canonical import normalize_value
 from crmsync.config import Config, EndpointConfig, PipelineConfig
 from crmsync.connector import DELETE, WRITE, Connector, Cursor, EndpointContext, OutboundRecord, RawRecord
-from crmsync.errors import ConfigError, CrmsyncError, ErrorKind, RecordError
+from crmsync.errors import ConfigError, CrmsyncError, ErrorKind, MassDeleteError, RecordError
 from crmsync.mapping import CompiledMapping, compile_mapping
 from crmsync.matching import hub_keys
 from crmsync.merge import ConflictPolicy, merge_record, same
@@ -51,6 +51,16 @@ T = TypeVar("T")
 READ_CHUNK = 500
 METADATA_FIELDS = frozenset({"last_changed_at"})
 """Fields that describe a change rather than the customer: kept on the hub, never merged."""
+
+
+GIVEN = "!"
+"""Snapshot key prefix: the owner's value an endpoint was shown when its own edit of an owned field
+was refused (without ``enforce_ownership`` its own value stays, until the owner changes)."""
+
+
+def endpoint_value(snapshot: dict[str, Any], name: str) -> Any:
+    """What to compare the hub with for ``name`` at an endpoint: its value, or the owner's value it was shown."""
+    return snapshot[GIVEN + name] if GIVEN + name in snapshot else snapshot.get(name)
 
 
 def payload_hash(payload: dict[str, Any]) -> str:
@@ -160,6 +170,7 @@ class SyncEngine:
         clock: Callable[[], dt.datetime] = utcnow,
         sleep: Callable[[float], None] | None = None,
         progress: Callable[[str, str, int], None] | None = None,
+        allow_mass_delete: bool = False,
     ) -> None:
         self.config = config
         self.pipeline: PipelineConfig = config.pipeline(pipeline)
@@ -169,6 +180,7 @@ class SyncEngine:
         self.sleep = sleep
         self.progress = progress or (lambda endpoint, action, n: None)
         self._dry_conn: Connection | None = None
+        self.allow_mass_delete = allow_mass_delete
         self.summary: RunSummary | None = None
         self._policies: dict[str, ConflictPolicy] = {}
         self._heartbeat: Callable[[], None] = lambda: None
@@ -249,26 +261,51 @@ class SyncEngine:
 
     # -- inbound ------------------------------------------------------------------------------
     def _inbound(self, endpoint: Endpoint, summary: RunSummary, *, full: bool) -> None:
+        connector = endpoint.connector
+        snapshot_read = full or connector.full_snapshot
         with self._tx() as conn:
-            token = db.get_cursor(conn, self.pipeline.name, endpoint.name)
-        since = None if full else Cursor.from_token(token)
-        with self._tx() as conn:
+            stored = Cursor.from_token(db.get_cursor(conn, self.pipeline.name, endpoint.name))
             retries = db.take_retries(conn, self.pipeline.name, endpoint.name, "in", self.clock())
             if retries:
                 log.info("run %s: %s: retrying %d dead letters", summary.run_id, endpoint.name, len(retries))
                 records = [RawRecord(r["external_id"], r["payload"]) for r in retries]
                 db.flush(conn, self._inbound_chunk(conn, endpoint, records, summary), self.clock())
+        since = None if snapshot_read or stored is None else stored.minus(endpoint.config.overlap_seconds)
         log.info("run %s: reading %s since %s", summary.run_id, endpoint.name, since.to_token() if since else "start")
-        for chunk in chunked(endpoint.connector.read_changes(since), READ_CHUNK):
+        seen: set[str] = set()
+        for chunk in chunked(connector.read_changes(since), READ_CHUNK):
+            if snapshot_read:
+                seen.update(r.external_id for r in chunk)
             with self._tx() as conn:
                 writes = self._inbound_chunk(conn, endpoint, chunk, summary)
                 last = next((r.cursor for r in reversed(chunk) if r.cursor is not None), None)
-                if last is not None and (since is None or last > since):
+                if last is not None and not connector.full_snapshot and (stored is None or last > stored):
                     writes.cursor = (self.pipeline.name, endpoint.name, last.to_token())
+                    stored = last
                 db.flush(conn, writes, self.clock())
             self._heartbeat()
             self.progress(endpoint.name, "read", len(chunk))
             log.info("run %s: %s batch of %d read and committed", summary.run_id, endpoint.name, len(chunk))
+        if snapshot_read:  # only a read that finished can tell what is gone
+            self._reconcile(endpoint, seen, summary)
+
+    def _reconcile(self, endpoint: Endpoint, seen: set[str], summary: RunSummary) -> None:
+        """Records bound to the endpoint that a complete read did not return were deleted there."""
+        with self._tx() as conn:
+            bound = db.bound_external_ids(conn, endpoint.name)
+        missing = sorted(bound - seen)
+        if not missing:
+            return
+        share = len(missing) / len(bound)
+        if share > self.pipeline.mass_delete_threshold and not self.allow_mass_delete:
+            raise MassDeleteError(
+                f"{endpoint.name}: {len(missing)} of {len(bound)} records ({share:.0%}) are gone from the source, "
+                f"more than the pipeline's mass_delete_threshold ({self.pipeline.mass_delete_threshold:.0%}); "
+                "nothing was deleted. Check the source, then run with --allow-mass-delete if it is right.")
+        for chunk in chunked(missing, READ_CHUNK):
+            with self._tx() as conn:
+                records = [RawRecord(external_id, {}, deleted=True) for external_id in chunk]
+                db.flush(conn, self._inbound_chunk(conn, endpoint, records, summary), self.clock())
 
     def _inbound_chunk(self, conn: Connection, endpoint: Endpoint, chunk: list[RawRecord],
                        summary: RunSummary) -> BatchWrites:
@@ -286,7 +323,14 @@ class SyncEngine:
             if snap is not None and snap.payload_hash == digest and not record.deleted:
                 summary.count(name, "unchanged")
                 continue
-            incoming = self._map_in(writes, summary, endpoint, record, hub_id)
+            incoming: dict[str, Any] | None
+            if record.deleted:
+                if hub_id is None:
+                    summary.count(name, "deleted_unknown")  # never synced: nothing to propagate
+                    continue
+                incoming = self._map_deleted(endpoint, record)
+            else:
+                incoming = self._map_in(writes, summary, endpoint, record, hub_id)
             if incoming is not None:
                 mapped.append((record, digest, incoming))
         candidates = self._candidates(conn, endpoint, [m[2] for m in mapped if m[0].external_id not in bound])
@@ -306,8 +350,15 @@ class SyncEngine:
                 snap = None
             if record.deleted:
                 incoming = self._deleted(endpoint, incoming, summary)
-            self._merge(writes, summary, endpoint, hubs[hub_id], snap, incoming, digest, record.payload)
+            self._merge(writes, summary, endpoint, hubs[hub_id], snap, incoming, digest, record)
         return writes
+
+    def _map_deleted(self, endpoint: Endpoint, record: RawRecord) -> dict[str, Any]:
+        """What a deleted record still says (a tombstone may carry no fields at all)."""
+        try:
+            return endpoint.mapping.load(record.payload) if record.payload else {}
+        except RecordError:
+            return {}
 
     def _map_in(self, writes: BatchWrites, summary: RunSummary, endpoint: Endpoint, record: RawRecord,
                 hub_id: str | None) -> dict[str, Any] | None:
@@ -329,14 +380,17 @@ class SyncEngine:
         return incoming
 
     def _deleted(self, endpoint: Endpoint, incoming: dict[str, Any], summary: RunSummary) -> dict[str, Any]:
-        """Turn a deletion into the canonical change the endpoint's delete policy asks for."""
+        """Turn a deletion into the canonical change the endpoint's delete policy asks for.
+
+        Only the flag is merged: a tombstone's empty fields must not erase the customer's data.
+        """
         policy = endpoint.config.delete_policy
         summary.count(endpoint.name, "deleted_at_source")
         if policy in ("archive", "propagate"):
-            return {**incoming, "archived": True}
+            return {"archived": True}
         if policy == "block":
-            return {**incoming, "blocked": True}
-        return incoming
+            return {"blocked": True}
+        return {}
 
     def _candidates(self, conn: Connection, endpoint: Endpoint, unbound: list[dict[str, Any]]) -> list[HubState]:
         """Hub records an unbound record of this chunk might be (same tax id or name + country)."""
@@ -377,7 +431,7 @@ class SyncEngine:
         return self._policies[self.pipeline.conflicts.fields.get(name, self.pipeline.conflicts.policy)]
 
     def _merge(self, writes: BatchWrites, summary: RunSummary, endpoint: Endpoint, hub: HubState,
-               snap: Snapshot | None, incoming: dict[str, Any], digest: str, payload: dict[str, Any]) -> None:
+               snap: Snapshot | None, incoming: dict[str, Any], digest: str, record: RawRecord) -> None:
         name = endpoint.name
         run_id = summary.run_id
         changed_at = incoming.get("last_changed_at")
@@ -386,7 +440,8 @@ class SyncEngine:
             hub_id=hub.id, endpoint=name, incoming=incoming, base=None if snap is None else snap.data,
             hub=hub.data,
             hub_sources={f: (m[0], dt.datetime.fromisoformat(m[1]) if m[1] else None) for f, m in hub.meta.items()},
-            fields=[f for f in endpoint.mapping.inbound if f not in METADATA_FIELDS],
+            fields=list(incoming) if record.deleted else [f for f in endpoint.mapping.inbound
+                                                          if f not in METADATA_FIELDS],
             ownership=self.pipeline.ownership, prefer=self.pipeline.conflicts.prefer,
             policy_for=self._policy_for,
             resolve_hook=lambda c: self.host.hook.resolve_conflict(conflict=c),
@@ -419,14 +474,19 @@ class SyncEngine:
             log.info("run %s: %s changed %s of %s, owned by %s: not applied", run_id, name, field_name, hub.id, owner)
         writes.hubs[hub.id] = hub
         # The endpoint holds `incoming` now; it is in sync unless the hub differs on a field it receives.
-        in_sync = all(same(f, hub.data.get(f), incoming.get(f)) for f in endpoint.mapping.outbound
-                      if f not in METADATA_FIELDS and (self.pipeline.enforce_ownership or
-                                                       f not in {r[0] for r in result.rejected}))
+        held = {**(snap.data if snap else {}), **incoming}
+        if not self.pipeline.enforce_ownership:
+            for field_name, _owner in result.rejected:
+                # Leave the endpoint's own value alone: remember which owner value it was shown, so
+                # only a later change by the owner is written over it.
+                held[GIVEN + field_name] = hub.data.get(field_name)
+        in_sync = all(same(f, hub.data.get(f), endpoint_value(held, f)) for f in endpoint.mapping.outbound
+                      if f not in METADATA_FIELDS)
         previous_rev = snap.hub_rev if snap else 0
         etag_field = endpoint.connector.etag_field
-        etag = payload.get(etag_field) if etag_field else None
+        etag = record.payload.get(etag_field) if etag_field else None
         writes.snapshots[(name, hub.id)] = Snapshot(
-            name, hub.id, {**(snap.data if snap else {}), **incoming}, digest,
+            name, hub.id, held, digest,
             hub.rev if in_sync else min(previous_rev, hub.rev - 1), str(etag) if etag is not None else None)
 
     def _dead_letter(self, writes: BatchWrites, summary: RunSummary, endpoint: Endpoint, direction: str,
@@ -463,7 +523,7 @@ class SyncEngine:
             for hub, snap in pending:
                 external_id = ids.get(hub.id, {}).get(endpoint.name)
                 base = snap.data if snap is not None else {}
-                changed = [f for f in fields if not same(f, hub.data.get(f), base.get(f))
+                changed = [f for f in fields if not same(f, hub.data.get(f), endpoint_value(base, f))
                            and (snap is not None or normalize_value(f, hub.data.get(f)) is not None)
                            and f not in held.get(hub.id, ())]
                 delete = (hub.data.get("archived") is True and endpoint.config.delete_policy == "propagate"
@@ -549,6 +609,7 @@ class SyncEngine:
         data = dict(snap.data) if snap else {}
         for f in changed:
             data[f] = hub.data.get(f)
+            data.pop(GIVEN + f, None)
         return Snapshot(endpoint, hub.id, data, snap.payload_hash if snap and not changed else "", hub.rev,
                         etag or (snap.etag if snap else None))
 

@@ -7,6 +7,7 @@
     │   └── SecretError               a secret in plain text, or a missing env var / keyring entry
     ├── MappingError                  a mapping file cannot be compiled
     ├── RecordError                   one record cannot be mapped / validated (goes to dead letters)
+    ├── MassDeleteError               a run would delete more than the pipeline allows (exit 2)
     ├── StateError                    the state database is unreachable or inconsistent (exit 4)
     │   └── LockHeldError             another run holds the pipeline lock (exit 3)
     └── ConnectorError                an endpoint call failed; ``kind`` classifies it
@@ -90,6 +91,12 @@ class RecordError(CrmsyncError):
         self.problems = problems or [
             {"field": field, "value": _short(value), "rule": rule, "message": message}
         ]
+
+
+class MassDeleteError(CrmsyncError):
+    """A run would delete or archive more of an endpoint than the pipeline's threshold allows."""
+
+    exit_code = 2
 
 
 class StateError(CrmsyncError):
@@ -183,6 +190,7 @@ __all__ = [
     "ErrorKind",
     "LockHeldError",
     "MappingError",
+    "MassDeleteError",
     "PermanentError",
     "RateLimitedError",
     "RecordError",

@@ -126,6 +126,8 @@ def merge_record(
         if same(name, new, current):
             continue
         first_contact = base is None
+        if first_contact and normalize_value(name, new) is None:
+            continue  # a record seen for the first time that lacks a value: it will receive the hub's
         if not first_contact and base is not None and same(name, new, base.get(name)):
             continue  # unchanged at the endpoint since its last sync
         owner = ownership.get(name)

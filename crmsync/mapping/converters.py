@@ -143,6 +143,8 @@ def _map_in(value: Any, args: Mapping[str, Any]) -> Any:
         return found
     if "default" in args:
         return args["default"]
+    if args.get("keep_unknown"):
+        return value
     known = ", ".join(repr(k) for k in table)
     raise ConversionError(f"map: {_describe(value)} is not in the table (known: {known})")
 
@@ -158,13 +160,16 @@ def _map_out(value: Any, args: Mapping[str, Any]) -> Any:
         return found
     if "reverse_default" in args:
         return args["reverse_default"]
+    if args.get("keep_unknown"):
+        return value
     known = ", ".join(repr(k) for k in reverse)
     raise ConversionError(f"map (dump): {_describe(value)} has no source value (known: {known})")
 
 
 def _check_map(args: Mapping[str, Any]) -> list[str]:
     problems = _args_checker(
-        {"table": dict, "default": object, "reverse": dict, "reverse_default": object, "ignore_case": bool},
+        {"table": dict, "default": object, "reverse": dict, "reverse_default": object, "ignore_case": bool,
+         "keep_unknown": bool},
         required=("table",),
     )(args)
     table = args.get("table")
@@ -460,9 +465,9 @@ def _check_decimal(args: Mapping[str, Any]) -> list[str]:
     scale = args.get("scale")
     if isinstance(scale, int) and not 0 <= scale <= 18:
         problems.append(f"argument 'scale' must be between 0 and 18, got {scale}")
-    if args.get("rounding") is not None and args.get("rounding") not in _ROUNDING:
+    if args.get("rounding") is not None and str(args.get("rounding")) not in _ROUNDING:
         problems.append(f"argument 'rounding' must be one of {', '.join(_ROUNDING)}")
-    if args.get("output") is not None and args.get("output") not in ("string", "float", "decimal"):
+    if args.get("output") is not None and str(args.get("output")) not in ("string", "float", "decimal"):
         problems.append("argument 'output' must be string, float or decimal")
     return problems
 
@@ -511,6 +516,8 @@ def _check_bool(args: Mapping[str, Any]) -> list[str]:
         {"true_values": list, "false_values": list, "true_output": object, "false_output": object,
          "empty": bool}
     )(args)
+    if problems:
+        return problems
     overlap = _words(args, "true_values", _TRUE_WORDS) & _words(args, "false_values", _FALSE_WORDS)
     if overlap:
         problems.append(f"words both true and false: {', '.join(sorted(overlap))}")
@@ -692,8 +699,11 @@ def _join_out(value: Any, args: Mapping[str, Any]) -> Any:
 
 
 def _check_split(args: Mapping[str, Any]) -> list[str]:
-    return _args_checker({"sep": (str, type(None)), "value": (str, type(None)), "maxsplit": int,
-                          "right": bool, "join": str})(args)
+    problems = _args_checker({"sep": (str, type(None)), "value": (str, type(None)), "maxsplit": int,
+                              "right": bool, "join": str})(args)
+    if args.get("sep", args.get("value")) == "":
+        problems.append("argument 'sep' is empty (write null to split on white space)")
+    return problems
 
 
 def _item(value: Any, args: Mapping[str, Any]) -> Any:

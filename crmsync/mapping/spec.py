@@ -369,7 +369,10 @@ def _read_converter(
             return None
         args = {converter.shorthand: args}
     if converter.check_args is not None:
-        troubles = converter.check_args(args)
+        try:
+            troubles = converter.check_args(args)
+        except Exception as exc:  # a plugin's checker must not crash the whole check
+            troubles = [f"arguments {args!r} could not be checked ({type(exc).__name__}: {exc})"]
         for trouble in troubles:
             out.add(line, label, f"converter {name!r}: {trouble}", f"see `{name}` in docs/mappings.md")
         if troubles:

@@ -93,6 +93,12 @@ def bound_hubs(conn: Connection, endpoint: str, external_ids: Collection[str]) -
     return found
 
 
+def bound_external_ids(conn: Connection, endpoint: str) -> set[str]:
+    """Every external id bound for ``endpoint`` (for reconciling a complete read)."""
+    rows = conn.execute(sa.select(bindings.c.external_id).where(bindings.c.endpoint == endpoint))
+    return {r.external_id for r in rows}
+
+
 def external_ids(conn: Connection, hub_ids: Collection[str], endpoint: str | None = None) -> dict[str, dict[str, str]]:
     """hub id -> {endpoint: external id}."""
     found: dict[str, dict[str, str]] = {}
@@ -272,6 +278,7 @@ __all__ = [
     "BatchWrites",
     "HubState",
     "Snapshot",
+    "bound_external_ids",
     "bound_hubs",
     "defer_conflict",
     "external_ids",

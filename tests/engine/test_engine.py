@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from crmsync.engine import SyncEngine
-from crmsync.errors import LockHeldError, UnreachableError
+from crmsync.errors import LockHeldError, MassDeleteError, UnreachableError
 from crmsync.state import StateStore, views
 from crmsync.state.schema import audit, bindings, conflicts, dead_letters, hub_records, runs
 from crmsync.testing import MemoryTable, memory_table
@@ -261,3 +261,43 @@ def test_outbound_dead_letter_retry_writes_again(run: Any, state_url: str) -> No
     summary = run()
     assert summary.counts["crm"]["created"] == 1
     assert len(crm.records) == 1
+
+
+def _vanish(table: MemoryTable, record_id: str) -> None:
+    del table.records[record_id]
+    del table.stamps[record_id]
+
+
+def test_full_read_archives_records_gone_from_the_source(tmp_path: Path, state_url: str, host: Any,
+                                                         make_config: Callable[..., Any]) -> None:
+    erp = memory_table("erp")
+    seed(erp, 20)
+    config = make_config(tmp_path, state_url)
+    store = StateStore(state_url)
+    SyncEngine(config, "customers", store=store, host=host).run()
+    _vanish(erp, "E0003")
+    summary = SyncEngine(config, "customers", store=store, host=host).run(full=True)
+    assert summary.counts["erp"]["deleted_at_source"] == 1
+    with store.connect() as conn:
+        hub_id = views.resolve_customer(conn, "E0003")
+        assert hub_id is not None
+        fields = views.customer_view(conn, hub_id)["fields"]
+    store.dispose()
+    assert fields["archived"]["value"] is True
+    assert fields["organization_name"]["value"] == "Firma 3 GmbH", "a tombstone does not erase the customer"
+
+
+def test_mass_delete_guard_stops_before_writing(tmp_path: Path, state_url: str, host: Any,
+                                                make_config: Callable[..., Any]) -> None:
+    erp = memory_table("erp")
+    seed(erp, 10)
+    config = make_config(tmp_path, state_url)
+    store = StateStore(state_url)
+    SyncEngine(config, "customers", store=store, host=host).run()
+    for i in range(5):
+        _vanish(erp, f"E{i:04d}")
+    with pytest.raises(MassDeleteError, match="5 of 10 records"):
+        SyncEngine(config, "customers", store=store, host=host).run(full=True)
+    summary = SyncEngine(config, "customers", store=store, host=host, allow_mass_delete=True).run(full=True)
+    store.dispose()
+    assert summary.counts["erp"]["deleted_at_source"] == 5

@@ -1,0 +1,1 @@
+from crmsync_spreadsheet.fixtures import spreadsheet_endpoint  # noqa: F401
