@@ -22,6 +22,7 @@ from rich.table import Table
 from crmsync import __version__
 from crmsync.config import STARTER_CONFIG, Config, load_config
 from crmsync.errors import ConfigError, CrmsyncError
+from crmsync.logs import setup_logging
 from crmsync.plugins import get_host
 
 EXIT_CODES = """\b
@@ -34,32 +35,6 @@ Exit codes:
 
 console = Console()
 err_console = Console(stderr=True)
-
-
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name,
-                 "message": record.getMessage()}
-        run_id = getattr(record, "run_id", None)
-        if run_id is None and isinstance(record.args, tuple) and record.args and str(record.args[0]).startswith("run_"):
-            run_id = record.args[0]
-        if run_id:
-            entry["run_id"] = run_id
-        return json.dumps(entry, ensure_ascii=False)
-
-
-def setup_logging(level: str, fmt: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    if fmt == "json":
-        handler.setFormatter(_JsonFormatter())
-    else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    # zeep.transports prints whole requests (with credentials) at DEBUG: never let it.
-    logging.getLogger("zeep.transports").setLevel(max(logging.INFO, root.level))
-    logging.getLogger("urllib3").setLevel(max(logging.INFO, root.level))
 
 
 class _Context:
@@ -331,6 +306,36 @@ def runs_show(obj: _Context, run_id: str) -> None:
     console.print(table)
     console.print(f"API calls: {run['api_calls']}; dead letters: {run['dead_letters']}; conflicts: {run['conflicts']}")
     console.print(f"mapping hashes: {run['mapping_hashes']}")
+
+
+@runs.command("revert")
+@click.argument("run_id")
+@click.option("--apply", "apply_now", is_flag=True, help="Perform it (default: only show what would change).")
+@pass_ctx
+def runs_revert(obj: _Context, run_id: str, apply_now: bool) -> None:
+    """Undo RUN_ID: restore on every endpoint the field values it changed.
+
+    Fields changed again since RUN_ID become conflicts in the inbox instead. Without --apply
+    nothing changes; with it the hub is restored (recorded in the audit trail) and the pipeline
+    runs to write the values out.
+    """
+    from crmsync.state import records, views
+    from crmsync.state.store import utcnow
+
+    store = obj.store()
+    with store.transaction() as conn:
+        run = views.get_run(conn, run_id)
+        if run is None:
+            raise ConfigError(f"no run {run_id!r}; see `crmsync runs list`")
+        plan = records.revert_run(conn, run_id, run["pipeline"], utcnow(), apply=apply_now)
+    table = Table(title=f"{'revert' if apply_now else 'revert plan (nothing changed; use --apply)'} of {run_id}")
+    for col in ("customer", "field", "back to", "now", "action"):
+        table.add_column(col)
+    for item in plan:
+        table.add_row(item["hub_id"], item["field"], _show(item["restore"]), _show(item["current"]), item["action"])
+    console.print(table)
+    if apply_now and plan:
+        run_pipeline(obj.config, run["pipeline"])
 
 
 @cli.command()

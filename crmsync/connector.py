@@ -169,6 +169,9 @@ class Connector:
     """Any of ``read``, ``write``, ``delete``, ``bulk``."""
     batch_size: ClassVar[int] = 200
     """Records per :meth:`write_batch` call."""
+    cursor_overlap: ClassVar[float] = 0.0
+    """Seconds re-read before the stored cursor every run, for endpoints whose change times are coarse
+    (SAP keeps seconds): a change landing in the same second as the last record read is not missed."""
     full_snapshot: bool = False
     """Every read returns the whole object (a spreadsheet re-read in full): the host then treats
     bound records that did not come back as deleted at the source."""

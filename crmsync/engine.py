@@ -34,7 +34,8 @@ from sqlalchemy.engine import Connection
 from crmsync.canonical import normalize_value
 from crmsync.config import Config, EndpointConfig, PipelineConfig
 from crmsync.connector import DELETE, WRITE, Connector, Cursor, EndpointContext, OutboundRecord, RawRecord
-from crmsync.errors import ConfigError, CrmsyncError, ErrorKind, MassDeleteError, RecordError
+from crmsync.errors import ConfigError, ConnectorError, CrmsyncError, ErrorKind, MassDeleteError, RecordError
+from crmsync.logs import current_run_id
 from crmsync.mapping import CompiledMapping, compile_mapping
 from crmsync.matching import hub_keys
 from crmsync.merge import ConflictPolicy, merge_record, same
@@ -171,6 +172,7 @@ class SyncEngine:
         sleep: Callable[[float], None] | None = None,
         progress: Callable[[str, str, int], None] | None = None,
         allow_mass_delete: bool = False,
+        circuit_breaker: int = 3,
     ) -> None:
         self.config = config
         self.pipeline: PipelineConfig = config.pipeline(pipeline)
@@ -181,6 +183,8 @@ class SyncEngine:
         self.progress = progress or (lambda endpoint, action, n: None)
         self._dry_conn: Connection | None = None
         self.allow_mass_delete = allow_mass_delete
+        self.circuit_breaker = circuit_breaker
+        """Consecutive failed write batches after which a run stops writing to an endpoint."""
         self.summary: RunSummary | None = None
         self._policies: dict[str, ConflictPolicy] = {}
         self._heartbeat: Callable[[], None] = lambda: None
@@ -199,6 +203,7 @@ class SyncEngine:
                      for n in self.pipeline.endpoints]
         summary.mapping_hashes = {e.name: e.mapping.hash for e in endpoints}
         lock = self.store.acquire_lock(self.pipeline.name, summary.run_id)
+        run_token = current_run_id.set(summary.run_id)
         try:
             if dry_run:
                 self._dry_conn = self.store.engine.connect()
@@ -206,10 +211,24 @@ class SyncEngine:
             else:
                 self._record_run(summary, insert=True)
             self._heartbeat = (lambda: None) if dry_run else lock.heartbeat
+            down: dict[str, ConnectorError] = {}
+            for endpoint in endpoints:  # one endpoint failing does not stop the others' reads
+                try:
+                    self._inbound(endpoint, summary, full=full)
+                except ConnectorError as exc:
+                    down[endpoint.name] = exc
+                    log.error("run %s: reading %s stopped: %s", summary.run_id, endpoint.name, exc)
             for endpoint in endpoints:
-                self._inbound(endpoint, summary, full=full)
-            for endpoint in endpoints:
-                self._outbound(endpoint, summary)
+                if endpoint.name in down:
+                    continue
+                try:
+                    self._outbound(endpoint, summary)
+                except ConnectorError as exc:
+                    down[endpoint.name] = exc
+                    log.error("run %s: writing to %s stopped: %s", summary.run_id, endpoint.name, exc)
+            if down:
+                first = next(iter(down.values()))
+                raise type(first)("; ".join(f"{name}: {exc}" for name, exc in down.items())) from first
             rejected = summary.total("dead_letters") + summary.total("failed")
             summary.status = "rejected" if rejected else "ok"
         except CrmsyncError as exc:
@@ -236,6 +255,9 @@ class SyncEngine:
                 self.host.hook.sync_finished(run=summary.as_dict())
             except Exception:
                 log.exception("a sync_finished hook failed")
+            log.info("run %s finished: %s, %s", summary.run_id, summary.status,
+                     {k: dict(v) for k, v in summary.counts.items()})
+            current_run_id.reset(run_token)
         return summary
 
     @contextmanager
@@ -270,7 +292,8 @@ class SyncEngine:
                 log.info("run %s: %s: retrying %d dead letters", summary.run_id, endpoint.name, len(retries))
                 records = [RawRecord(r["external_id"], r["payload"]) for r in retries]
                 db.flush(conn, self._inbound_chunk(conn, endpoint, records, summary), self.clock())
-        since = None if snapshot_read or stored is None else stored.minus(endpoint.config.overlap_seconds)
+        overlap = max(endpoint.config.overlap_seconds, connector.cursor_overlap)
+        since = None if snapshot_read or stored is None else stored.minus(overlap)
         log.info("run %s: reading %s since %s", summary.run_id, endpoint.name, since.to_token() if since else "start")
         seen: set[str] = set()
         for chunk in chunked(connector.read_changes(since), READ_CHUNK):
@@ -324,6 +347,9 @@ class SyncEngine:
                 summary.count(name, "unchanged")
                 continue
             incoming: dict[str, Any] | None
+            if record.merged_into and hub_id is not None:
+                self._merged(conn, writes, summary, endpoint, record, hub_id, bound, hubs)
+                continue
             if record.deleted:
                 if hub_id is None:
                     summary.count(name, "deleted_unknown")  # never synced: nothing to propagate
@@ -352,6 +378,40 @@ class SyncEngine:
                 incoming = self._deleted(endpoint, incoming, summary)
             self._merge(writes, summary, endpoint, hubs[hub_id], snap, incoming, digest, record)
         return writes
+
+    def _merged(self, conn: Connection, writes: BatchWrites, summary: RunSummary, endpoint: Endpoint,
+                record: RawRecord, loser_hub: str, bound: dict[str, str], hubs: dict[str, HubState]) -> None:
+        """The endpoint merged this record into ``record.merged_into`` (a Salesforce account merge).
+
+        The survivor takes the loser's place: if crmsync has not seen the survivor yet, the loser's
+        binding simply moves to it. Otherwise the loser hub's records in other endpoints move to the
+        survivor's hub where it has none there, and the loser hub is archived (its remaining records
+        are told through the delete policies of their endpoints).
+        """
+        name = endpoint.name
+        survivor = str(record.merged_into)
+        summary.count(name, "merged")
+        survivor_hub = bound.get(survivor) or db.bound_hubs(conn, name, [survivor]).get(survivor)
+        writes.dropped_bindings.append((name, record.external_id))
+        if survivor_hub is None:
+            writes.bindings.append({"endpoint": name, "external_id": survivor, "hub_id": loser_hub})
+            bound[survivor] = loser_hub
+            return
+        if survivor_hub == loser_hub:
+            return
+        elsewhere = db.external_ids(conn, [loser_hub, survivor_hub])
+        for other in elsewhere.get(loser_hub, {}):
+            if other != name and other not in elsewhere.get(survivor_hub, {}):
+                writes.moved.append((other, loser_hub, survivor_hub))
+        hub = hubs.get(loser_hub) or db.load_hubs(conn, [loser_hub])[loser_hub]
+        if hub.data.get("archived") is not True:
+            hub.data["archived"] = True
+            hub.meta["archived"] = [name, self.clock().isoformat(), summary.run_id]
+            hub.rev += 1
+            hub.dirty = True
+            writes.hubs[hub.id] = hub
+        log.info("run %s: %s merged %s into %s: hub %s folded into %s", summary.run_id, name,
+                 record.external_id, survivor, loser_hub, survivor_hub)
 
     def _map_deleted(self, endpoint: Endpoint, record: RawRecord) -> dict[str, Any]:
         """What a deleted record still says (a tombstone may carry no fields at all)."""
@@ -507,6 +567,7 @@ class SyncEngine:
         if WRITE not in connector.capabilities or not endpoint.mapping.outbound:
             return
         fields = [f for f in endpoint.mapping.outbound if f not in METADATA_FIELDS]
+        failures = 0
         with self._tx() as conn:  # queued outbound retries become pending again
             db.take_retries(conn, self.pipeline.name, endpoint.name, "out", self.clock())
         after = ""
@@ -546,7 +607,18 @@ class SyncEngine:
                                              "create", hub.id, external_id,
                                              {f: (base.get(f), hub.data.get(f)) for f in changed}))
             if batch and self._dry_conn is None:
-                self._write(endpoint, batch, writes, summary)
+                try:
+                    self._write(endpoint, batch, writes, summary)
+                    failures = 0
+                except ConnectorError as exc:
+                    failures += 1
+                    summary.count(endpoint.name, "batches_failed")
+                    log.warning("run %s: a batch of %d for %s failed (%d in a row): %s", summary.run_id, len(batch),
+                                endpoint.name, failures, exc)
+                    if failures >= self.circuit_breaker:
+                        summary.count(endpoint.name, "circuit_open")
+                        raise
+                    writes = BatchWrites()  # nothing of the failed batch is recorded: it is retried next run
             elif batch:
                 for record, _, _, _ in batch:
                     summary.count(endpoint.name, "would_" + ("delete" if record.action == "delete" else

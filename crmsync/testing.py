@@ -308,6 +308,7 @@ class MemoryTable:
         self.stamps: dict[str, str] = {}
         self.deleted: set[str] = set()
         self._by_hub: dict[str, str] = {}
+        self.merged: dict[str, str] = {}
         self._tick = 0
         self.writes = 0
         self.reject: dict[str, str] = {}
@@ -326,6 +327,11 @@ class MemoryTable:
         self.stamps[record_id] = self._stamp()
         self.deleted.discard(record_id)
         return record
+
+    def merge(self, survivor: str, loser: str) -> None:
+        """Merge ``loser`` into ``survivor`` as a CRM does: the loser is deleted, pointing at the survivor."""
+        self.merged[loser] = survivor
+        self.delete(loser)
 
     def delete(self, record_id: str) -> None:
         self.deleted.add(record_id)
@@ -366,7 +372,7 @@ class MemoryConnector(Connector):
                 continue
             self.context.api_calls += 1
             yield RawRecord(record_id, dict(table.records[record_id]), cursor,
-                            deleted=record_id in table.deleted)
+                            deleted=record_id in table.deleted, merged_into=table.merged.get(record_id))
 
     def write_batch(self, records: Sequence[OutboundRecord]) -> list[WriteResult]:
         table = self.table

@@ -429,6 +429,8 @@ class FakeSapOData(FakeServer):
             if nav.many:
                 if method == "POST" and nav.name == "to_BusinessPartnerAddress":
                     return self._post_address(entity, body)
+                if method == "POST" and nav.name in ("to_PhoneNumber", "to_EmailAddress"):
+                    return self._post_contact(entity, nav.name, nav.target, body)
                 if method != "GET":
                     raise ODataError(405, "/IWBEP/CM_MGW_RT/045", "Method not allowed")
                 return self._get_collection(target, list(value or []), query, "/".join(segments[:2]))
@@ -774,13 +776,31 @@ class FakeSapOData(FakeServer):
         self._stamp(partner)
         return self._entity_response(ENTITY_TYPES["A_BusinessPartnerAddress"], address, {}, status=201)
 
+    def _post_contact(self, address: dict[str, Any], nav: str, set_name: str, body: bytes) -> FakeResponse:
+        """POST A_BusinessPartnerAddress(...)/to_PhoneNumber or /to_EmailAddress: add an entry."""
+        etype = ENTITY_TYPES[set_name]
+        row = self._empty(etype)
+        row.update(self._fields(etype, _json_body(body), creating=True))
+        row.update({"AddressID": address["AddressID"], "Person": "", "OrdinalNumber": str(len(address[nav]) + 1)})
+        address[nav].append(row)
+        partner = self.partners[address["BusinessPartner"]]
+        self._remember(partner["BusinessPartner"])
+        self._stamp(partner)
+        return FakeResponse.json({"d": {k: v for k, v in row.items() if not k.startswith("_")}}, 201)
+
+    def _partner_of_address(self, address_id: str) -> str:
+        return next(bp for bp, p in self.partners.items()
+                    if any(a["AddressID"] == address_id for a in p["to_BusinessPartnerAddress"]))
+
     def _update(self, etype: EntityType, entity: dict[str, Any], headers: Mapping[str, str], body: bytes,
                 *, replace: bool) -> FakeResponse:
-        if etype.set_name not in ("A_BusinessPartner", "A_BusinessPartnerAddress", "A_Customer"):
+        contact = etype.set_name in ("A_AddressPhoneNumber", "A_AddressEmailAddress")
+        if etype.set_name not in ("A_BusinessPartner", "A_BusinessPartnerAddress", "A_Customer") and not contact:
             raise ODataError(405, "/IWBEP/CM_MGW_RT/045", f"Updates of {etype.set_name} are not supported")
-        bp = entity.get("BusinessPartner") or entity.get("Customer") or ""
+        bp = (self._partner_of_address(entity["AddressID"]) if contact
+              else entity.get("BusinessPartner") or entity.get("Customer") or "")
         partner = self.partners[bp]
-        if etype.set_name != "A_Customer":
+        if etype.set_name != "A_Customer" and not contact:
             if_match = _header(headers, "if-match")
             if if_match is None and self.require_if_match:
                 raise ODataError(428, "/IWBEP/CM_MGW_RT/017", "Precondition required: send If-Match")

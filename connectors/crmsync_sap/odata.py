@@ -96,6 +96,23 @@ def hub_key(hub_id: str) -> str:
     return "H" + digest[: HUB_ID_MAX - 1]
 
 
+CONTACT_SETS = {"to_PhoneNumber": "A_AddressPhoneNumber", "to_EmailAddress": "A_AddressEmailAddress"}
+"""An address's phone numbers and e-mail addresses: their navigation and entity set."""
+CONTACT_KEYS = ("AddressID", "Person", "OrdinalNumber")
+
+
+def _nav_rows(value: Any) -> list[dict[str, Any]]:
+    """An expanded navigation as a list, whether OData wrapped it in ``results`` or not."""
+    rows = value.get("results", []) if isinstance(value, dict) else value or []
+    return [r for r in rows if isinstance(r, dict)]
+
+
+def _first_item(address: Mapping[str, Any] | None, nav: str) -> dict[str, Any]:
+    """The writable fields of an outbound address's first phone / e-mail entry."""
+    rows = _nav_rows((address or {}).get(nav))
+    return {k: v for k, v in rows[0].items() if not k.startswith("__") and k not in CONTACT_KEYS} if rows else {}
+
+
 def _entity_path(entity_set: str, **keys: str) -> str:
     if len(keys) == 1:
         inner = odata_quote(next(iter(keys.values())))
@@ -154,6 +171,7 @@ class SapODataConnector(Connector):
     objects = (PARTNER_SET,)
     key_field = "BusinessPartner"
     cursor_field = "LastChangeDate"
+    cursor_overlap = 1.0  # LastChangeTime has whole seconds: re-read the last second every run
     capabilities = frozenset({READ, WRITE, DELETE})
     batch_size = 100
 
@@ -591,8 +609,12 @@ class SapODataConnector(Connector):
             chunk = unique[start: start + LOOKUP_CHUNK]
             params = {"$filter": " or ".join(f"{field_name} eq {odata_quote(v)}" for v in chunk),
                       "$select": f"BusinessPartner,{HUB_ID_FIELD},Customer,"
-                                 "to_BusinessPartnerAddress/BusinessPartner,to_BusinessPartnerAddress/AddressID",
-                      "$expand": "to_BusinessPartnerAddress", "$format": "json"}
+                                 "to_BusinessPartnerAddress/BusinessPartner,to_BusinessPartnerAddress/AddressID,"
+                                 + ",".join(f"to_BusinessPartnerAddress/{nav}/{key}" for nav in CONTACT_SETS
+                                            for key in CONTACT_KEYS),
+                      "$expand": "to_BusinessPartnerAddress,"
+                                 + ",".join(f"to_BusinessPartnerAddress/{nav}" for nav in CONTACT_SETS),
+                      "$format": "json"}
             for entity in self._get_pages(self.root + PARTNER_SET, params, "look up business partners"):
                 found[str(entity.get(field_name))] = entity
         return found
@@ -643,16 +665,29 @@ class SapODataConnector(Connector):
                           and k not in ("BusinessPartner", "AddressID")}
         existing = (current.get("to_BusinessPartnerAddress") or {})
         existing_list = existing.get("results", []) if isinstance(existing, dict) else existing
-        if address_fields and existing_list:
+        contacts = {nav: _first_item(first, nav) for nav in CONTACT_SETS}
+        if existing_list:
             target = existing_list[0]
-            parts.append(self._modify(
-                _entity_path(ADDRESS_SET, BusinessPartner=bp, AddressID=str(target["AddressID"])),
-                address_fields, (target.get("__metadata") or {}).get("etag")))
-        elif address_fields:
+            address_path = _entity_path(ADDRESS_SET, BusinessPartner=bp, AddressID=str(target["AddressID"]))
+            if address_fields:
+                parts.append(self._modify(address_path, address_fields, (target.get("__metadata") or {}).get("etag")))
+            for nav, values in contacts.items():
+                if not values:
+                    continue
+                rows = _nav_rows(target.get(nav))
+                if rows:  # the address's first phone / e-mail, by its own key
+                    parts.append(self._modify(_entity_path(
+                        CONTACT_SETS[nav], AddressID=str(target["AddressID"]), Person=str(rows[0].get("Person") or ""),
+                        OrdinalNumber=str(rows[0].get("OrdinalNumber") or "1")), values, None))
+                else:
+                    parts.append(BatchPart(method="POST", url=f"{address_path}/{nav}",
+                                           headers={"Content-Type": "application/json"}, body=_dumps(values)))
+        elif address_fields or any(contacts.values()):
+            body = {**address_fields, **{nav: [values] for nav, values in contacts.items() if values}}
             parts.append(BatchPart(method="POST",
                                    url=_entity_path(PARTNER_SET, BusinessPartner=bp)
                                    + "/to_BusinessPartnerAddress",
-                                   headers={"Content-Type": "application/json"}, body=_dumps(address_fields)))
+                                   headers={"Content-Type": "application/json"}, body=_dumps(body)))
         customer = record.payload.get("to_Customer")
         customer_fields = {k: v for k, v in (customer or {}).items()
                            if not k.startswith("__") and not k.startswith("to_") and k != "Customer"}

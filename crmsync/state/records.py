@@ -63,6 +63,8 @@ class BatchWrites:
     hubs: dict[str, HubState] = field(default_factory=dict)
     bindings: list[dict[str, Any]] = field(default_factory=list)
     dropped_bindings: list[tuple[str, str]] = field(default_factory=list)
+    moved: list[tuple[str, str, str]] = field(default_factory=list)
+    """(endpoint, from hub id, to hub id): a binding and its snapshot handed to another hub record."""
     snapshots: dict[tuple[str, str], Snapshot] = field(default_factory=dict)
     audit: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: list[dict[str, Any]] = field(default_factory=list)
@@ -205,6 +207,52 @@ def resolve_conflict(conn: Connection, conflict_id: int, value: Any, winner: str
     return {"hub_id": hub.id, "field": row.field, "value": value}
 
 
+def revert_run(conn: Connection, run_id: str, pipeline: str, now: dt.datetime, *,
+               apply: bool) -> list[dict[str, Any]]:
+    """Undo the hub changes of ``run_id``: each field goes back to its value before the run, unless it
+    changed again since, in which case it becomes a conflict. Returns the plan; ``apply`` performs it
+    (the next run, or `--apply`, writes the restored values to every endpoint)."""
+    rows = conn.execute(sa.select(audit).where(audit.c.run_id == run_id, audit.c.target.is_(None))
+                        .order_by(audit.c.id.desc())).all()
+    first_old: dict[tuple[str, str], Any] = {}
+    last_new: dict[tuple[str, str], Any] = {}
+    for r in rows:  # newest first: the oldest "old" and the newest "new" of each field win
+        first_old[(r.hub_id, r.field)] = loads(r.old)
+        last_new.setdefault((r.hub_id, r.field), loads(r.new))
+    hubs = load_hubs(conn, {hub_id for hub_id, _ in first_old})
+    plan: list[dict[str, Any]] = []
+    writes = BatchWrites()
+    revert_id = f"revert_{run_id}"[:64]
+    for (hub_id, name), old in first_old.items():
+        hub = hubs.get(hub_id)
+        if hub is None:
+            continue
+        current = to_json({name: hub.data.get(name)})[name]
+        changed_since = current != last_new[(hub_id, name)]
+        plan.append({"hub_id": hub_id, "field": name, "restore": old, "current": current,
+                     "action": "conflict" if changed_since else "restore"})
+        if not apply:
+            continue
+        if changed_since:
+            writes.conflicts.append({
+                "pipeline": pipeline, "hub_id": hub_id, "field": name, "run_id": revert_id, "base": dumps(old),
+                "sides": dumps({f"revert:{run_id}": {"value": old, "at": now.isoformat()},
+                                (hub.meta.get(name) or ["hub"])[0]: {"value": current, "at": None}}),
+            })
+            continue
+        writes.audit.append({"run_id": revert_id, "hub_id": hub_id, "field": name, "old": dumps(current),
+                             "new": dumps(old), "source": f"revert:{run_id}", "target": None})
+        hub.data[name] = from_json({name: old})[name]
+        hub.meta[name] = [f"revert:{run_id}", now.isoformat(), revert_id]
+        if not hub.dirty:
+            hub.rev += 1
+            hub.dirty = True
+        writes.hubs[hub_id] = hub
+    if apply:
+        flush(conn, writes, now)
+    return plan
+
+
 def defer_conflict(conn: Connection, conflict_id: int) -> bool:
     """Keep holding the field, out of the open list."""
     result = conn.execute(sa.update(conflicts).where(conflicts.c.id == conflict_id, conflicts.c.status == "open")
@@ -239,6 +287,11 @@ def flush(conn: Connection, writes: BatchWrites, now: dt.datetime) -> None:
                 tax_key=sa.bindparam("tax_key"), name_key=sa.bindparam("name_key"), updated_at=now),
             [{"h_id": h.id, "data": dumps(to_json(h.data)), "field_meta": dumps(h.meta), "rev": h.rev,
               **hub_keys(h.data)} for h in changed])
+    for endpoint, old_hub, new_hub in writes.moved:
+        conn.execute(sa.update(bindings).where(bindings.c.endpoint == endpoint, bindings.c.hub_id == old_hub)
+                     .values(hub_id=new_hub))
+        conn.execute(sa.update(snapshots).where(snapshots.c.endpoint == endpoint, snapshots.c.hub_id == old_hub)
+                     .values(hub_id=new_hub, hub_rev=0))  # re-check the moved record against its new hub
     for endpoint, external_id in writes.dropped_bindings:
         conn.execute(sa.delete(bindings).where(bindings.c.endpoint == endpoint,
                                                bindings.c.external_id == external_id))
@@ -290,5 +343,6 @@ __all__ = [
     "match_candidates",
     "pending_outbound",
     "resolve_conflict",
+    "revert_run",
     "take_retries",
 ]

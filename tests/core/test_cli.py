@@ -179,3 +179,44 @@ def test_check_without_connecting(config: Path) -> None:
     result = cli(config, "check", "--no-connect")
     assert result.exit_code == 0, result.output
     assert "memory_customers.yaml: ok" in result.output
+
+
+def test_runs_revert_restores_or_raises_a_conflict(config: Path) -> None:
+    erp, crm = memory_table("erp"), memory_table("crm")
+    erp.put("E1", name="Revert GmbH", country="DE", city="Bonn")
+    erp.put("E2", name="Other GmbH", country="DE", city="Ulm")
+    assert cli(config, "sync", "customers").exit_code == 0
+    erp.put("E1", city="Köln")
+    erp.put("E2", city="Jena")
+    assert cli(config, "sync", "customers").exit_code == 0
+    bad_run = re.search(r"run_\w+", cli(config, "runs", "list").output)
+    assert bad_run
+    crm_e2 = next(i for i, r in crm.records.items() if r["name"] == "Other GmbH")
+    crm.put(crm_e2, city="Gera")  # changed again since the run: must not be reverted silently
+    assert cli(config, "sync", "customers").exit_code == 0
+    plan = cli(config, "runs", "list")
+    runs_newest_first = re.findall(r"run_\w+", plan.output)
+    target = runs_newest_first[1]
+    shown = cli(config, "runs", "revert", target)
+    assert "nothing changed" in shown.output and "restore" in shown.output and "conflict" in shown.output
+    crm_e1 = next(i for i, r in crm.records.items() if r["name"] == "Revert GmbH")
+    assert crm.records[crm_e1]["city"] == "Köln"
+    applied = cli(config, "runs", "revert", target, "--apply")
+    assert applied.exit_code == 0, applied.output
+    assert crm.records[crm_e1]["city"] == "Bonn" and erp.records["E1"]["city"] == "Bonn"
+    assert crm.records[crm_e2]["city"] == "Gera"
+    assert "billing_address.city" in cli(config, "conflicts", "list").output
+    assert "revert:" in cli(config, "history", "E1").output
+
+
+def test_json_logs_carry_the_run_id_on_every_run_line(config: Path) -> None:
+    memory_table("erp").put("E1", name="Log GmbH", country="DE")
+    result = CliRunner().invoke(crmsync.cli.cli, ["-c", str(config), "--log-format", "json", "--log-level", "INFO",
+                                                  "sync", "customers"], catch_exceptions=False)
+    assert result.exit_code == 0
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    engine_lines = [entry for entry in lines if entry["logger"] == "crmsync.engine"]
+    assert engine_lines, result.stderr
+    run_ids = {entry.get("run_id") for entry in engine_lines}
+    assert len(run_ids) == 1 and next(iter(run_ids), "").startswith("run_")
+    assert any("batch of 1 read and committed" in entry["message"] for entry in engine_lines)

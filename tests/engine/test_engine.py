@@ -301,3 +301,77 @@ def test_mass_delete_guard_stops_before_writing(tmp_path: Path, state_url: str, 
     summary = SyncEngine(config, "customers", store=store, host=host, allow_mass_delete=True).run(full=True)
     store.dispose()
     assert summary.counts["erp"]["deleted_at_source"] == 5
+
+
+def test_merge_folds_the_loser_into_the_survivor(run: Any, state_url: str) -> None:
+    erp, crm = memory_table("erp"), memory_table("crm")
+    erp.put("E1", name="Dup One GmbH", country="DE", vat="DE1")
+    erp.put("E2", name="Dup Two GmbH", country="DE", vat="DE2")
+    run()
+    ids = {r["name"]: i for i, r in crm.records.items()}
+    crm.merge(ids["Dup One GmbH"], ids["Dup Two GmbH"])
+    summary = run()
+    assert summary.counts["crm"]["merged"] == 1
+    assert len(crm.records) == 2, "no account is created for the merged loser"
+    store = StateStore(state_url)
+    with store.connect() as conn:
+        loser_hub = views.resolve_customer(conn, "E2")
+        survivor_hub = views.resolve_customer(conn, ids["Dup One GmbH"])
+        assert loser_hub is not None and survivor_hub is not None
+        loser = views.customer_view(conn, loser_hub)
+    store.dispose()
+    assert loser["fields"]["archived"]["value"] is True, "the loser's ERP record is told per the delete policy"
+    assert ids["Dup Two GmbH"] not in loser["external_ids"].values()
+    assert run().total("created") == 0
+
+
+def test_merge_into_an_unseen_survivor_moves_the_binding(run: Any, state_url: str) -> None:
+    erp, crm = memory_table("erp"), memory_table("crm")
+    erp.put("E1", name="Solo GmbH", country="DE", vat="DE1")
+    run()
+    [loser_id] = list(crm.records)
+    crm.put("C-NEW", name="Solo GmbH (master)", country="DE")
+    crm.merge("C-NEW", loser_id)
+    # the survivor's own change comes after the merge event in this stream
+    crm.put("C-NEW", city="Berlin")
+    run()
+    store = StateStore(state_url)
+    with store.connect() as conn:
+        hub_id = views.resolve_customer(conn, "E1")
+        assert hub_id is not None
+        view = views.customer_view(conn, hub_id)
+    store.dispose()
+    assert view["external_ids"]["crm"] == "C-NEW"
+    assert erp.records["E1"]["city"] == "Berlin"
+
+
+def test_circuit_breaker_stops_writing_to_a_failing_endpoint(tmp_path: Path, state_url: str, host: Any,
+                                                             make_config: Callable[..., Any],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from crmsync.errors import RetryableError
+    from crmsync.testing import MemoryConnector
+
+    erp, crm = memory_table("erp"), memory_table("crm")
+    seed(erp, 260)  # 6 batches of 50 for crm
+    calls: list[int] = []
+
+    def failing(self: Any, records: Any) -> Any:
+        calls.append(len(records))
+        raise RetryableError("503 Service Unavailable", endpoint=self.context.name)
+
+    original = MemoryConnector.write_batch
+    monkeypatch.setattr(MemoryConnector, "write_batch", failing)
+    config = make_config(tmp_path, state_url)
+    store = StateStore(state_url)
+    engine = SyncEngine(config, "customers", store=store, host=host)
+    with pytest.raises(RetryableError, match="crm"):
+        engine.run()
+    assert engine.summary is not None
+    assert calls == [50, 50, 50], "three failed batches in a row open the circuit"
+    assert engine.summary.counts["crm"]["circuit_open"] == 1
+    assert count(state_url, hub_records) == 260, "what was read is committed"
+    monkeypatch.setattr(MemoryConnector, "write_batch", original)
+    summary = SyncEngine(config, "customers", store=store, host=host).run()
+    store.dispose()
+    assert summary.counts["crm"]["created"] == 260
+    assert len(crm.records) == 260

@@ -70,6 +70,19 @@ def test_update_sets_partner_and_first_address_fields(fake_sap_odata, connect):
     assert partner["LastChangeDate"] is not None and fake_sap_odata.etag_of("0010000005") != before
 
 
+@pytest.mark.parametrize("use_batch", [True, False])
+def test_update_writes_the_first_phone_and_email_of_the_address(fake_sap_odata, connect, use_batch):
+    connector = connect(fake_sap_odata, use_batch=use_batch)
+    address = fake_sap_odata.partners["0010000007"]["to_BusinessPartnerAddress"][0]
+    address["to_EmailAddress"].clear()  # no e-mail yet: it is added, the phone is changed in place
+    [result] = connector.write_batch([OutboundRecord("hub-7", "0010000007", {"to_BusinessPartnerAddress": [{
+        "to_PhoneNumber": [{"PhoneNumber": "+49309876543"}],
+        "to_EmailAddress": [{"EmailAddress": "neu@example.com"}]}]})])
+    assert result.ok, result.error
+    assert [p["PhoneNumber"] for p in address["to_PhoneNumber"]] == ["+49309876543"]
+    assert [e["EmailAddress"] for e in address["to_EmailAddress"]] == ["neu@example.com"]
+
+
 def test_update_method_merge_uses_x_http_method(fake_sap_odata, connect):
     connector = connect(fake_sap_odata, update_method="MERGE", use_batch=False)
     [result] = connector.write_batch([OutboundRecord("hub-6", "0010000006", {"SearchTerm2": "MERGED"})])
