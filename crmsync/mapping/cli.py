@@ -19,7 +19,7 @@ from rich.console import Console
 
 from crmsync.errors import MappingError
 from crmsync.mapping.checks import check_mapping
-from crmsync.mapping.compiler import compile_mapping
+from crmsync.mapping.compiler import CompiledMapping, compile_mapping
 from crmsync.mapping.preview import preview_records
 
 PACKAGE_MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
@@ -95,20 +95,43 @@ def read_sample(path: Path) -> Iterator[dict[str, Any]]:
 
 @mappings.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--sample-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+@click.option("--sample-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Source records: JSON list, JSON lines or CSV.")
+@click.option("--endpoint", help="Read the records from this endpoint of the configuration instead.")
 @click.option("--sample", "count", type=click.IntRange(min=1), default=10, show_default=True,
               help="How many records to show.")
-def preview(file: Path, sample_file: Path, count: int) -> None:
-    """Show source -> canonical -> back-to-source for records of --sample-file."""
+def preview(file: Path, sample_file: Path | None, endpoint: str | None, count: int) -> None:
+    """Show source -> canonical -> back-to-source for records of --sample-file or a live --endpoint.
+
+    Fields that change on the round trip are highlighted; records that fail show the reason.
+    """
+    if (sample_file is None) == (endpoint is None):
+        raise click.UsageError("give exactly one of --sample-file FILE or --endpoint NAME")
     try:
         mapping = compile_mapping(file)
     except MappingError as exc:
         click.echo(str(exc), err=True)
         raise click.exceptions.Exit(2) from None
-    summary = preview_records(mapping, islice(read_sample(sample_file), count), Console())
+    records = read_sample(sample_file) if sample_file is not None else _endpoint_records(str(endpoint), mapping)
+    summary = preview_records(mapping, islice(records, count), Console())
     if summary.failed:
         raise click.exceptions.Exit(1)
+
+
+def _endpoint_records(name: str, mapping: CompiledMapping) -> Iterator[dict[str, Any]]:
+    """Records read from a configured endpoint (the root command's --config), as the engine reads them."""
+    from crmsync.engine import open_endpoint
+    from crmsync.plugins import get_host
+
+    config = click.get_current_context().find_root().obj.config
+    if name not in config.endpoints:
+        raise click.UsageError(f"no endpoint {name!r} in {config.path}; endpoints: {', '.join(config.endpoints)}")
+    opened = open_endpoint(config.endpoints[name], get_host(), mapping=mapping)
+    try:
+        for record in opened.connector.read_changes(None):
+            yield record.payload
+    finally:
+        opened.connector.close()
 
 
 __all__ = ["default_mapping_files", "mappings", "read_sample"]

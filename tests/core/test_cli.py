@@ -14,6 +14,7 @@ from rich.console import Console
 
 import crmsync.cli
 import crmsync.engine
+import crmsync.plugins
 from crmsync.errors import UnreachableError
 from crmsync.plugins import create_host
 from crmsync.state import StateStore
@@ -27,6 +28,7 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     host = create_host(extra_plugins=(MemoryPlugin(),))
     monkeypatch.setattr(crmsync.cli, "get_host", lambda: host)
     monkeypatch.setattr(crmsync.engine, "get_host", lambda: host)
+    monkeypatch.setattr(crmsync.plugins, "get_host", lambda: host)
     monkeypatch.setattr(crmsync.cli, "console", Console(width=250))
     MEMORY_TABLES.clear()
     file = tmp_path / "crmsync.yaml"
@@ -220,3 +222,11 @@ def test_json_logs_carry_the_run_id_on_every_run_line(config: Path) -> None:
     run_ids = {entry.get("run_id") for entry in engine_lines}
     assert len(run_ids) == 1 and next(iter(run_ids), "").startswith("run_")
     assert any("batch of 1 read and committed" in entry["message"] for entry in engine_lines)
+
+
+def test_mappings_preview_reads_a_live_endpoint(config: Path) -> None:
+    memory_table("erp").put("E1", name="  Vorschau GmbH ", country="Deutschland")
+    result = cli(config, "mappings", "preview", str(MAPPING), "--endpoint", "erp", "--sample", "5")
+    assert result.exit_code == 0, result.output
+    assert "Vorschau GmbH" in result.output and "DE" in result.output
+    assert cli(config, "mappings", "preview", str(MAPPING)).exit_code == 2
