@@ -188,6 +188,7 @@ class SyncEngine:
         self.summary: RunSummary | None = None
         self._policies: dict[str, ConflictPolicy] = {}
         self._heartbeat: Callable[[], None] = lambda: None
+        self._remapped: set[str] = set()
 
     # -- the run -----------------------------------------------------------------------------
     def run(self, *, dry_run: bool = False, full: bool = False) -> RunSummary:
@@ -211,10 +212,11 @@ class SyncEngine:
             else:
                 self._record_run(summary, insert=True)
             self._heartbeat = (lambda: None) if dry_run else lock.heartbeat
+            self._remapped = self._changed_mappings(summary)
             down: dict[str, ConnectorError] = {}
             for endpoint in endpoints:  # one endpoint failing does not stop the others' reads
                 try:
-                    self._inbound(endpoint, summary, full=full)
+                    self._inbound(endpoint, summary, full=full or endpoint.name in self._remapped)
                 except ConnectorError as exc:
                     down[endpoint.name] = exc
                     log.error("run %s: reading %s stopped: %s", summary.run_id, endpoint.name, exc)
@@ -259,6 +261,20 @@ class SyncEngine:
                      {k: dict(v) for k, v in summary.counts.items()})
             current_run_id.reset(run_token)
         return summary
+
+    def _changed_mappings(self, summary: RunSummary) -> set[str]:
+        """Endpoints whose mapping changed since the pipeline's last finished run: they are re-read
+        in full and re-mapped (the hash skip is off for them), and every record is re-checked for them."""
+        with self._tx() as conn:
+            previous = db.last_mapping_hashes(conn, self.pipeline.name)
+            changed = {name for name, digest in summary.mapping_hashes.items()
+                       if previous is not None and previous.get(name) not in (None, digest)}
+            for name in changed:
+                log.warning("run %s: the mapping of %s changed since the last run: re-syncing it in full",
+                            summary.run_id, name)
+                summary.count(name, "mapping_changed")
+                db.recheck_endpoint(conn, name)
+        return changed
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
@@ -343,7 +359,7 @@ class SyncEngine:
             digest = payload_hash(record.payload)
             hub_id = bound.get(record.external_id)
             snap = snaps.get(hub_id) if hub_id else None
-            if snap is not None and snap.payload_hash == digest and not record.deleted:
+            if snap is not None and snap.payload_hash == digest and not record.deleted and name not in self._remapped:
                 summary.count(name, "unchanged")
                 continue
             incoming: dict[str, Any] | None

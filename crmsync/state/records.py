@@ -24,6 +24,7 @@ from crmsync.state.schema import (
     cursors,
     dead_letters,
     hub_records,
+    runs,
     snapshots,
 )
 from crmsync.state.store import dumps, loads
@@ -260,6 +261,20 @@ def defer_conflict(conn: Connection, conflict_id: int) -> bool:
     return bool(result.rowcount)
 
 
+def last_mapping_hashes(conn: Connection, pipeline: str) -> dict[str, str] | None:
+    """Mapping hashes of the pipeline's last finished run (``None`` before the first one)."""
+    row = conn.execute(sa.select(runs.c.mapping_hashes).where(
+        runs.c.pipeline == pipeline, runs.c.status.in_(("ok", "rejected"))).order_by(runs.c.started_at.desc())
+        .limit(1)).first()
+    return None if row is None else dict(loads(row.mapping_hashes))
+
+
+def recheck_endpoint(conn: Connection, endpoint: str) -> None:
+    """Make every hub record pending for ``endpoint`` again (its mapping changed) without losing what
+    it holds: outbound diffs against the snapshots decide what is really written."""
+    conn.execute(sa.update(snapshots).where(snapshots.c.endpoint == endpoint).values(hub_rev=-1))
+
+
 def take_retries(conn: Connection, pipeline: str, endpoint: str, direction: str,
                  now: dt.datetime) -> list[dict[str, Any]]:
     """Dead letters queued by `crmsync deadletters retry`, marked retried (a new failure makes a new one)."""
@@ -338,10 +353,12 @@ __all__ = [
     "flush",
     "get_cursor",
     "held_fields",
+    "last_mapping_hashes",
     "load_hubs",
     "load_snapshots",
     "match_candidates",
     "pending_outbound",
+    "recheck_endpoint",
     "resolve_conflict",
     "revert_run",
     "take_retries",

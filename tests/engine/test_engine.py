@@ -16,6 +16,8 @@ from crmsync.state import StateStore, views
 from crmsync.state.schema import audit, bindings, conflicts, dead_letters, hub_records, runs
 from crmsync.testing import MemoryTable, memory_table
 
+MAPPING = Path(__file__).with_name("memory_customers.yaml")
+
 
 def count(state_url: str, table: sa.Table, *where: Any) -> int:
     store = StateStore(state_url, migrate=False)
@@ -375,3 +377,49 @@ def test_circuit_breaker_stops_writing_to_a_failing_endpoint(tmp_path: Path, sta
     store.dispose()
     assert summary.counts["crm"]["created"] == 260
     assert len(crm.records) == 260
+
+
+def test_a_changed_mapping_re_syncs_its_endpoint(tmp_path: Path, state_url: str, host: Any) -> None:
+    from crmsync.config import parse_config
+
+    mapping = tmp_path / "erp.yaml"
+    mapping.write_text(MAPPING.read_text(encoding="utf-8"), encoding="utf-8")
+    data = {
+        "state": {"url": state_url},
+        "endpoints": {
+            "erp": {"connector": "memory", "object": "customers", "mapping": str(mapping), "options": {"table": "erp"}},
+            "crm": {"connector": "memory", "object": "customers", "mapping": str(MAPPING), "options": {"table": "crm"}},
+        },
+        "pipelines": {"customers": {"endpoints": ["erp", "crm"]}},
+    }
+    config = parse_config(data, tmp_path / "crmsync.yaml")
+    erp, crm = memory_table("erp"), memory_table("crm")
+    seed(erp, 3)
+    store = StateStore(state_url)
+    SyncEngine(config, "customers", store=store, host=host).run()
+    assert {r["city"] for r in crm.records.values()} == {"Berlin"}
+    SyncEngine(config, "customers", store=store, host=host).run()  # reads crmsync's own writes back
+    assert SyncEngine(config, "customers", store=store, host=host).run().total("read") == 0
+    mapping.write_text(mapping.read_text(encoding="utf-8").replace(
+        "billing_address.city: {source: city, convert: [trim]}",
+        "billing_address.city: {source: city, convert: [trim, upper]}"), encoding="utf-8")
+    config = parse_config(data, tmp_path / "crmsync.yaml")
+    summary = SyncEngine(config, "customers", store=store, host=host).run()
+    store.dispose()
+    assert summary.counts["erp"]["mapping_changed"] == 1
+    assert summary.counts["erp"]["read"] == 3, "re-read in full although nothing changed at the source"
+    assert {r["city"] for r in crm.records.values()} == {"BERLIN"}
+
+
+def test_a_stale_lease_is_taken_over(tmp_path: Path, state_url: str, host: Any,
+                                     make_config: Callable[..., Any]) -> None:
+    import datetime as dt
+
+    store = StateStore(state_url)
+    store.acquire_lock("customers", "run_killed", lease=dt.timedelta(seconds=-1))  # its holder died
+    if store.dialect != "sqlite":  # the advisory lock dies with the session of the killed run
+        store.dispose()
+        store = StateStore(state_url)
+    summary = SyncEngine(make_config(tmp_path, state_url), "customers", store=store, host=host).run()
+    store.dispose()
+    assert summary.status == "ok"
