@@ -16,8 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-_DATE_RE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
-_TIME_RE = re.compile(r"^PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)(?:\.(\d+))?S)?$")
+_DATE_RE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$", re.ASCII)  # ASCII: int() takes any digit
+_TIME_RE = re.compile(r"^PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)(?:\.(\d+))?S)?$", re.ASCII)
 EPOCH = dt.datetime(1970, 1, 1)
 
 
@@ -60,8 +60,10 @@ def parse_date(text: str) -> dt.datetime:
     match = _DATE_RE.match(text.strip()) if isinstance(text, str) else None
     if not match:
         raise ValueError(f"not an OData v2 date: {text!r}")
-    value = EPOCH + dt.timedelta(milliseconds=int(match.group(1)))
-    return value
+    try:
+        return EPOCH + dt.timedelta(milliseconds=int(match.group(1)))
+    except OverflowError:
+        raise ValueError(f"OData v2 date out of range: {text!r}") from None
 
 
 def format_time(value: dt.timedelta) -> str:

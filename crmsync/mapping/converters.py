@@ -207,8 +207,8 @@ def _check_value(args: Mapping[str, Any]) -> list[str]:
 
 # -- dates and times --------------------------------------------------------------------------
 
-_SAP_DATE = re.compile(r"^/Date\((?P<ms>-?\d+)(?P<offset>[+-]\d{4})?\)/$")
-_SAP_TIME = re.compile(r"^PT(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?$")
+_SAP_DATE = re.compile(r"^/Date\((?P<ms>-?\d+)(?P<offset>[+-]\d{4})?\)/$", re.ASCII)
+_SAP_TIME = re.compile(r"^PT(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?$", re.ASCII)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _EXCEL_EPOCH = dt.datetime(1899, 12, 30, tzinfo=dt.UTC)
 
@@ -253,7 +253,10 @@ def _parse_datetime(value: Any, args: Mapping[str, Any], converter: str) -> dt.d
                 # The ms count is UTC; the offset only says which zone the value was entered in.
                 minutes = int(offset[1:3]) * 60 + int(offset[3:5])
                 sign = 1 if offset[0] == "+" else -1
-                parsed = parsed.astimezone(dt.timezone(dt.timedelta(minutes=sign * minutes)))
+                try:
+                    parsed = parsed.astimezone(dt.timezone(dt.timedelta(minutes=sign * minutes)))
+                except (ValueError, OverflowError) as exc:
+                    raise ConversionError(f"{converter}: {_describe(value)} has an impossible offset") from exc
         elif fmt == "sap" or text.startswith("/Date("):
             raise ConversionError(
                 f"{converter}: {_describe(value)} is not an SAP date like /Date(1700000000000)/"
