@@ -169,6 +169,9 @@ class Connector:
     """Any of ``read``, ``write``, ``delete``, ``bulk``."""
     batch_size: ClassVar[int] = 200
     """Records per :meth:`write_batch` call."""
+    hub_id_field: str | None = None
+    """The source field where writes store the hub id (Crmsync_Id__c, BusinessPartnerIDByExtSystem...).
+    A record read back with it is recognised as that hub customer, even if the write's answer was lost."""
     cursor_overlap: ClassVar[float] = 0.0
     """Seconds re-read before the stored cursor every run, for endpoints whose change times are coarse
     (SAP keeps seconds): a change landing in the same second as the last record read is not missed."""
@@ -193,6 +196,11 @@ class Connector:
     def describe(self) -> dict[str, FieldInfo]:
         """Field metadata of ``context.object`` by source field name (empty if unknown)."""
         return {}
+
+    def hub_id_of(self, payload: Mapping[str, Any]) -> str | None:
+        """The hub id a record carries in :attr:`hub_id_field`, if any."""
+        value = payload.get(self.hub_id_field) if self.hub_id_field else None
+        return str(value) if value else None
 
     def close(self) -> None:
         """Release sessions and files. Called once at the end of a run."""

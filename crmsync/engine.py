@@ -376,9 +376,15 @@ class SyncEngine:
             if incoming is not None:
                 mapped.append((record, digest, incoming))
         candidates = self._candidates(conn, endpoint, [m[2] for m in mapped if m[0].external_id not in bound])
+        claims = self._claims(conn, endpoint, [m[0] for m in mapped if m[0].external_id not in bound], hubs)
         for record, digest, incoming in mapped:
             hub_id = bound.get(record.external_id)
             snap = snaps.get(hub_id) if hub_id else None
+            if hub_id is None and claims.get(record.external_id) not in (None, *bound.values()):
+                hub_id = claims[record.external_id]  # our own write, whose answer was lost
+                summary.count(name, "reclaimed")
+                bound[record.external_id] = hub_id
+                writes.bindings.append({"endpoint": name, "external_id": record.external_id, "hub_id": hub_id})
             if hub_id is None:
                 hub_id = self._match(incoming, candidates, hubs, name, conn)
                 if hub_id is None:
@@ -467,6 +473,18 @@ class SyncEngine:
         if policy == "block":
             return {"blocked": True}
         return {}
+
+    def _claims(self, conn: Connection, endpoint: Endpoint, unbound: list[RawRecord],
+                hubs: dict[str, HubState]) -> dict[str, str]:
+        """external id -> hub id, for unbound records carrying the id of a hub customer this endpoint
+        has no record for yet (written by crmsync, acknowledgement lost)."""
+        claimed = {r.external_id: h for r in unbound if (h := endpoint.connector.hub_id_of(r.payload))}
+        if not claimed:
+            return {}
+        found = db.load_hubs(conn, set(claimed.values()))
+        taken = db.external_ids(conn, list(found), endpoint.name)
+        hubs.update({k: v for k, v in found.items() if k not in hubs})
+        return {ext: hub for ext, hub in claimed.items() if hub in found and hub not in taken}
 
     def _candidates(self, conn: Connection, endpoint: Endpoint, unbound: list[dict[str, Any]]) -> list[HubState]:
         """Hub records an unbound record of this chunk might be (same tax id or name + country)."""

@@ -355,6 +355,7 @@ class MemoryConnector(Connector):
 
     name = "memory"
     key_field = "id"
+    hub_id_field = "hub_id"
     cursor_field = "stamp"
     capabilities = frozenset({READ, WRITE, DELETE})
     batch_size = 50

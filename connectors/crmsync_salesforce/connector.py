@@ -208,6 +208,7 @@ class SalesforceConnector(Connector):
         except ValueError as exc:
             raise ConfigError(str(exc), path="object") from None
         self.options = SalesforceOptions.parse(context.options)
+        self.hub_id_field = self.options.external_id_field
         self.session = new_session(context.retry.timeout, verify=self.options.verify)
         self._token: Token | None = None
         self._warned_usage = False

@@ -168,6 +168,7 @@ class SapODataConnector(Connector):
     """
 
     name = "sap-odata"
+    hub_id_field = HUB_ID_FIELD  # hub ids longer than 20 characters are stored as hub_key(): not recognised
     objects = (PARTNER_SET,)
     key_field = "BusinessPartner"
     cursor_field = "LastChangeDate"

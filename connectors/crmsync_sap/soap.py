@@ -91,6 +91,7 @@ class SapSoapConnector(Connector):
     """SAP customers through the A2X SOAP services QueryCustomerIn and ManageCustomerIn."""
 
     name: ClassVar[str] = "sap-soap"
+    hub_id_field = "ExternalID"
     objects: ClassVar[tuple[str, ...]] = ("Customer",)
     key_field: ClassVar[str] = "InternalID"
     cursor_field: ClassVar[str | None] = "LastChangeDateTime"

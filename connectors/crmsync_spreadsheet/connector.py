@@ -105,6 +105,7 @@ class SpreadsheetConnector(Connector):
         self.options: SheetOptions = parse_options(context.options, context.name)
         self.folder = self.options.is_folder
         self.full_snapshot = self.options.mode == "sync" and not self.folder
+        self.hub_id_field = self.options.hub_id_column
         self._backed_up = False
 
     # ------------------------------------------------------------------ reading

@@ -33,6 +33,7 @@ class JsonFileConnector(Connector):
 
     name = "jsonfile"
     key_field = "id"
+    hub_id_field = "hub_id"  # where write_batch stores the hub id
     cursor_field = "_changed"
     capabilities = frozenset({READ, WRITE, DELETE})
     batch_size = 100
