@@ -33,8 +33,25 @@ from sqlalchemy.engine import Connection
 
 from crmsync.canonical import normalize_value
 from crmsync.config import Config, EndpointConfig, PipelineConfig
-from crmsync.connector import DELETE, WRITE, Connector, Cursor, EndpointContext, OutboundRecord, RawRecord
-from crmsync.errors import ConfigError, ConnectorError, CrmsyncError, ErrorKind, MassDeleteError, RecordError
+from crmsync.connector import (
+    DELETE,
+    WRITE,
+    Connector,
+    Cursor,
+    EndpointContext,
+    OutboundRecord,
+    RawRecord,
+    WriteResult,
+)
+from crmsync.errors import (
+    ConfigError,
+    ConnectorError,
+    CrmsyncError,
+    ErrorKind,
+    MassDeleteError,
+    RecordError,
+    StateError,
+)
 from crmsync.logs import current_run_id
 from crmsync.mapping import CompiledMapping, compile_mapping
 from crmsync.matching import hub_keys
@@ -231,7 +248,7 @@ class SyncEngine:
             if down:
                 first = next(iter(down.values()))
                 raise type(first)("; ".join(f"{name}: {exc}" for name, exc in down.items())) from first
-            rejected = summary.total("dead_letters") + summary.total("failed")
+            rejected = summary.total("dead_letters") + summary.total("failed") + summary.total("batches_failed")
             summary.status = "rejected" if rejected else "ok"
         except CrmsyncError as exc:
             summary.status = "failed"
@@ -246,13 +263,20 @@ class SyncEngine:
             summary.api_calls = {e.name: e.connector.context.api_calls for e in endpoints}
             for endpoint in endpoints:
                 endpoint.connector.close()
-            if self._dry_conn is not None:
-                self._dry_conn.rollback()
-                self._dry_conn.close()
-                self._dry_conn = None
-            else:
-                self._record_run(summary, insert=False)
-            lock.release()
+            try:
+                if self._dry_conn is not None:
+                    self._dry_conn.rollback()
+                    self._dry_conn.close()
+                    self._dry_conn = None
+                else:
+                    self._record_run(summary, insert=False)
+            except StateError as exc:  # the run's own error says more; the lock must still go
+                log.error("run %s: could not record the run: %s", summary.run_id, exc)
+            finally:
+                try:
+                    lock.release()
+                except StateError as exc:
+                    log.error("run %s: could not release the lock (its lease expires): %s", summary.run_id, exc)
             try:
                 self.host.hook.sync_finished(run=summary.as_dict())
             except Exception:
@@ -356,6 +380,10 @@ class SyncEngine:
         mapped: list[tuple[RawRecord, str, dict[str, Any]]] = []
         for record in chunk:  # first pass: skip unchanged before mapping, map the rest once
             summary.count(name, "read")
+            if not record.external_id.strip():
+                self._dead_letter(writes, summary, endpoint, "in", record.external_id, None, record.payload,
+                                  "record without an id: the endpoint returned an empty key", [])
+                continue
             digest = payload_hash(record.payload)
             hub_id = bound.get(record.external_id)
             snap = snaps.get(hub_id) if hub_id else None
@@ -459,6 +487,12 @@ class SyncEngine:
             self._dead_letter(writes, summary, endpoint, "in", record.external_id, hub_id, record.payload,
                               str(exc), exc.problems)
             return None
+        except Exception as exc:  # a poison record (or a plugin failing on it) must not stop the run
+            log.exception("run %s: %s record %s could not be processed", summary.run_id, endpoint.name,
+                          record.external_id)
+            self._dead_letter(writes, summary, endpoint, "in", record.external_id, hub_id, record.payload,
+                              f"poison record: {type(exc).__name__}: {exc}", [])
+            return None
         return incoming
 
     def _deleted(self, endpoint: Endpoint, incoming: dict[str, Any], summary: RunSummary) -> dict[str, Any]:
@@ -489,12 +523,8 @@ class SyncEngine:
     def _candidates(self, conn: Connection, endpoint: Endpoint, unbound: list[dict[str, Any]]) -> list[HubState]:
         """Hub records an unbound record of this chunk might be (same tax id or name + country)."""
         keys = [hub_keys(record) for record in unbound]
-        found = db.match_candidates(conn, {k["tax_key"] for k in keys if k["tax_key"]},
-                                    {k["name_key"] for k in keys if k["name_key"]})
-        if not found:
-            return []
-        already = db.external_ids(conn, [h.id for h in found], endpoint.name)
-        return [h for h in found if h.id not in already]
+        return db.match_candidates(conn, {k["tax_key"] for k in keys if k["tax_key"]},
+                                   {k["name_key"] for k in keys if k["name_key"]}, endpoint.name)
 
     def _match(self, incoming: dict[str, Any], candidates: list[HubState], hubs: dict[str, HubState],
                endpoint: str, conn: Connection) -> str | None:
@@ -691,12 +721,36 @@ class SyncEngine:
                                                                          result.etag)
             elif result.kind in (ErrorKind.RETRYABLE, ErrorKind.RATE_LIMITED):
                 summary.count(endpoint.name, "retry_later")
+            elif result.kind == ErrorKind.CONFLICT:
+                self._write_conflict(writes, summary, endpoint, hub, changed, result)
             else:
                 self._dead_letter(writes, summary, endpoint, "out", record.external_id, hub.id, record.payload,
                                   result.error or "rejected by the endpoint",
                                   [{"code": result.error_code, "message": result.error}])
                 summary.count(endpoint.name, "failed")
         self.progress(endpoint.name, "written", len(records))
+
+    def _write_conflict(self, writes: BatchWrites, summary: RunSummary, endpoint: Endpoint, hub: HubState,
+                        changed: list[str], result: WriteResult) -> None:
+        """The endpoint kept refusing the write because its record changed meanwhile (412 twice, a stale
+        ChangeStateID): hold the fields in the inbox with both values, leave its snapshot as it is."""
+        summary.count(endpoint.name, "conflicts_held", len(changed))
+        theirs: dict[str, Any] = {}
+        if result.payload:
+            try:
+                theirs = endpoint.mapping.load(result.payload)
+            except RecordError:
+                theirs = {}
+        for field_name in changed:
+            writes.conflicts.append({
+                "pipeline": self.pipeline.name, "hub_id": hub.id, "field": field_name, "run_id": summary.run_id,
+                "base": dumps(None),
+                "sides": dumps({endpoint.name: {"value": _jsonable(theirs.get(field_name)), "at": None},
+                                (hub.meta.get(field_name) or ["hub"])[0]: {
+                                    "value": _jsonable(hub.data.get(field_name)), "at": None}}),
+            })
+        log.warning("run %s: %s refused the write of %s (%s): held in the conflict inbox", summary.run_id,
+                    endpoint.name, hub.id, result.error)
 
     def _call_sync_batch(self, info: dict[str, Any], write: Callable[[], list[Any]]) -> None:
         """Run the write inside the ``sync_batch`` hook wrappers (metrics, audit plugins)."""

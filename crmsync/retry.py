@@ -22,6 +22,7 @@ import tenacity
 from crmsync.errors import (
     ConnectorError,
     ErrorKind,
+    PermanentError,
     RateLimitedError,
     RetryableError,
     UnreachableError,
@@ -147,6 +148,9 @@ def call(
         raise UnreachableError(f"{operation} failed: {type(exc).__name__}", endpoint=endpoint) from exc
     except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
         raise RetryableError(f"{operation} failed: {type(exc).__name__}", endpoint=endpoint) from exc
+    except requests.RequestException as exc:
+        # Only the type: the message of e.g. InvalidHeader quotes the header value, a token maybe.
+        raise PermanentError(f"{operation} failed: {type(exc).__name__}", endpoint=endpoint) from None
 
 
 __all__ = ["RateLimitedError", "RetryPolicy", "call", "classify", "parse_retry_after"]

@@ -61,6 +61,8 @@ from crmsync_salesforce.soql import (
 )
 
 COLLECTION_SIZE = 200
+BULK_BATCH_SIZE = 10_000
+"""Records per write batch when Bulk API 2.0 is enabled; below bulk_threshold they still go as Collections."""
 SYSTEM_FIELDS = ("Id", "SystemModstamp", "IsDeleted", "MasterRecordId")
 # per-record status codes worth another try later; the rest go to dead letters
 RETRYABLE_CODES = frozenset({
@@ -131,6 +133,12 @@ class SalesforceOptions:
             missing.append("login_url or instance_url")
         if missing:
             raise ConfigError(f"auth: {mode} needs {', '.join(missing)}", path="options")
+        for key in ("access_token", "client_id", "client_secret", "username"):
+            value = options.get(key)
+            if isinstance(value, str) and any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+                # never echo the value: it is a secret, and it would break the HTTP headers
+                raise ConfigError(f"{key} contains control characters (a line break?); check the secret",
+                                  path=f"options.{key}")
         token_host = (login or instance) if mode == "jwt" else (instance or login)
         credentials = Credentials(
             mode=mode,
@@ -209,6 +217,8 @@ class SalesforceConnector(Connector):
             raise ConfigError(str(exc), path="object") from None
         self.options = SalesforceOptions.parse(context.options)
         self.hub_id_field = self.options.external_id_field
+        if self.options.bulk_threshold:  # hand over big batches, so one Bulk API 2.0 job carries them
+            self.batch_size = max(COLLECTION_SIZE, BULK_BATCH_SIZE)
         self.session = new_session(context.retry.timeout, verify=self.options.verify)
         self._token: Token | None = None
         self._warned_usage = False

@@ -312,7 +312,8 @@ class SapODataConnector(Connector):
             raise RateLimitedError(message, retry_after=retry.parse_retry_after(
                 response.headers.get("Retry-After")), **common)
         if status >= 500:
-            raise RetryableError(message, **common)
+            raise RetryableError(message, retry_after=retry.parse_retry_after(response.headers.get("Retry-After")),
+                                 **common)
         raise PermanentError(message, **common)
 
     def _json(self, response: requests.Response, operation: str) -> Any:

@@ -136,8 +136,9 @@ def load_hubs(conn: Connection, hub_ids: Collection[str]) -> dict[str, HubState]
     return found
 
 
-def match_candidates(conn: Connection, tax_keys: Collection[str], name_keys: Collection[str]) -> list[HubState]:
-    """Hub records sharing a tax key or a name key with the given ones."""
+def match_candidates(conn: Connection, tax_keys: Collection[str], name_keys: Collection[str],
+                     endpoint: str) -> list[HubState]:
+    """Hub records sharing a tax key or a name key with the given ones and not bound in ``endpoint``."""
     clauses = []
     if tax_keys:
         clauses.append(hub_records.c.tax_key.in_(list(tax_keys)))
@@ -145,7 +146,9 @@ def match_candidates(conn: Connection, tax_keys: Collection[str], name_keys: Col
         clauses.append(hub_records.c.name_key.in_(list(name_keys)))
     if not clauses:
         return []
-    return [_hub_from_row(r) for r in conn.execute(sa.select(hub_records).where(sa.or_(*clauses)))]
+    already = sa.exists().where(bindings.c.hub_id == hub_records.c.id, bindings.c.endpoint == endpoint)
+    query = sa.select(hub_records).where(sa.or_(*clauses), ~already)
+    return [_hub_from_row(r) for r in conn.execute(query)]
 
 
 def held_fields(conn: Connection, hub_ids: Collection[str]) -> dict[str, set[str]]:

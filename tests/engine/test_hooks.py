@@ -14,7 +14,7 @@ import requests
 from click.testing import CliRunner
 
 from crmsync import hookspecs
-from crmsync.errors import ErrorKind
+from crmsync.errors import ErrorKind, PermanentError
 from crmsync.mapping import Converter, compile_mapping
 from crmsync.merge import Conflict, Resolution
 from crmsync.plugins import create_host, hookimpl
@@ -194,9 +194,11 @@ def test_hook_classify_error() -> None:
     result = call(flaky, RetryPolicy(sleep=waits.append), endpoint="x", operation="op",
                   classifier=lambda e, c: host.hook.classify_error(error=e, context=c))
     assert result == "done" and len(attempts) == 3 and len(waits) == 2
-    with pytest.raises(requests.HTTPError):
-        call(lambda: (_ for _ in ()).throw(requests.HTTPError("400")), RetryPolicy(sleep=waits.append),
+    waits.clear()
+    with pytest.raises(PermanentError, match="op failed: HTTPError"):  # not retried, message not echoed
+        call(lambda: (_ for _ in ()).throw(requests.HTTPError("400 secret-in-url")), RetryPolicy(sleep=waits.append),
              endpoint="x", operation="op", classifier=lambda e, c: host.hook.classify_error(error=e, context=c))
+    assert waits == []
 
 
 class BatchSpy:
