@@ -86,6 +86,10 @@ def payload_hash(payload: dict[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()
 
 
+TOMBSTONE = payload_hash({})
+"""The payload hash of a record found missing from a complete read (already handled as deleted)."""
+
+
 def new_hub_id() -> str:
     return "cus_" + secrets.token_hex(8)
 
@@ -354,9 +358,9 @@ class SyncEngine:
 
     def _reconcile(self, endpoint: Endpoint, seen: set[str], summary: RunSummary) -> None:
         """Records bound to the endpoint that a complete read did not return were deleted there."""
-        with self._tx() as conn:
+        with self._tx() as conn:  # deletions already handled are not news again
             bound = db.bound_external_ids(conn, endpoint.name)
-        missing = sorted(bound - seen)
+            missing = sorted(bound - seen - db.tombstones(conn, endpoint.name, TOMBSTONE))
         if not missing:
             return
         share = len(missing) / len(bound)
@@ -389,6 +393,12 @@ class SyncEngine:
             snap = snaps.get(hub_id) if hub_id else None
             if snap is not None and snap.payload_hash == digest and not record.deleted and name not in self._remapped:
                 summary.count(name, "unchanged")
+                continue
+            if record.deleted and snap is not None and snap.data.get("archived") is True:
+                # crmsync archived or deleted it there itself: the echo of its own write, not news
+                summary.count(name, "unchanged")
+                writes.snapshots[(name, snap.hub_id)] = Snapshot(name, snap.hub_id, snap.data, digest, snap.hub_rev,
+                                                                 snap.etag)
                 continue
             incoming: dict[str, Any] | None
             if record.merged_into and hub_id is not None:
@@ -443,6 +453,8 @@ class SyncEngine:
         summary.count(name, "merged")
         survivor_hub = bound.get(survivor) or db.bound_hubs(conn, name, [survivor]).get(survivor)
         writes.dropped_bindings.append((name, record.external_id))
+        writes.merged.append({"endpoint": name, "external_id": record.external_id,
+                              "hub_id": survivor_hub or loser_hub})
         if survivor_hub is None:
             writes.bindings.append({"endpoint": name, "external_id": survivor, "hub_id": loser_hub})
             bound[survivor] = loser_hub
@@ -560,8 +572,11 @@ class SyncEngine:
         run_id = summary.run_id
         changed_at = incoming.get("last_changed_at")
         when = changed_at.isoformat() if isinstance(changed_at, dt.datetime) else self.clock().isoformat()
+        base = None if snap is None else snap.data
+        if record.deleted:  # a deletion changes its flag now, whatever the endpoint last held of it
+            base = {**(base or {}), **{f: hub.data.get(f) for f in incoming}}
         result = merge_record(
-            hub_id=hub.id, endpoint=name, incoming=incoming, base=None if snap is None else snap.data,
+            hub_id=hub.id, endpoint=name, incoming=incoming, base=base,
             hub=hub.data,
             hub_sources={f: (m[0], dt.datetime.fromisoformat(m[1]) if m[1] else None) for f, m in hub.meta.items()},
             fields=list(incoming) if record.deleted else [f for f in endpoint.mapping.inbound
@@ -599,8 +614,10 @@ class SyncEngine:
         writes.hubs[hub.id] = hub
         # The endpoint holds `incoming` now; it is in sync unless the hub differs on a field it receives.
         held = {**(snap.data if snap else {}), **incoming}
-        if not self.pipeline.enforce_ownership:
-            for field_name, _owner in result.rejected:
+        for field_name, _owner in result.rejected:
+            if self.pipeline.enforce_ownership:
+                held.pop(GIVEN + field_name, None)  # the owner's value is written back over the edit
+            else:
                 # Leave the endpoint's own value alone: remember which owner value it was shown, so
                 # only a later change by the owner is written over it.
                 held[GIVEN + field_name] = hub.data.get(field_name)
@@ -656,10 +673,12 @@ class SyncEngine:
                 if not changed and not delete:
                     writes.snapshots[(endpoint.name, hub.id)] = self._synced(endpoint.name, hub, snap, [])
                     continue
-                if external_id is None and delete:
-                    continue
+                if external_id is None and (delete or hub.data.get("archived") is True):
+                    continue  # an archived customer is never created anywhere
                 try:
-                    payload = {} if delete else endpoint.mapping.dump(hub.data, only=changed)
+                    # fields the hub no longer has are cleared at the endpoint, not left out
+                    payload = {} if delete else endpoint.mapping.dump({**dict.fromkeys(changed), **hub.data},
+                                                                      only=changed)
                 except RecordError as exc:
                     self._dead_letter(writes, summary, endpoint, "out", external_id, hub.id,
                                       {f: hub.data.get(f) for f in changed}, str(exc), exc.problems)

@@ -24,6 +24,7 @@ from crmsync.state.schema import (
     cursors,
     dead_letters,
     hub_records,
+    merged_ids,
     runs,
     snapshots,
 )
@@ -64,6 +65,8 @@ class BatchWrites:
     hubs: dict[str, HubState] = field(default_factory=dict)
     bindings: list[dict[str, Any]] = field(default_factory=list)
     dropped_bindings: list[tuple[str, str]] = field(default_factory=list)
+    merged: list[dict[str, Any]] = field(default_factory=list)
+    """merged_ids rows: (endpoint, external id) merged away -> the survivor's hub id."""
     moved: list[tuple[str, str, str]] = field(default_factory=list)
     """(endpoint, from hub id, to hub id): a binding and its snapshot handed to another hub record."""
     snapshots: dict[tuple[str, str], Snapshot] = field(default_factory=dict)
@@ -99,6 +102,14 @@ def bound_hubs(conn: Connection, endpoint: str, external_ids: Collection[str]) -
 def bound_external_ids(conn: Connection, endpoint: str) -> set[str]:
     """Every external id bound for ``endpoint`` (for reconciling a complete read)."""
     rows = conn.execute(sa.select(bindings.c.external_id).where(bindings.c.endpoint == endpoint))
+    return {r.external_id for r in rows}
+
+
+def tombstones(conn: Connection, endpoint: str, tombstone_hash: str) -> set[str]:
+    """External ids of ``endpoint`` whose last snapshot is a tombstone (found missing and handled)."""
+    rows = conn.execute(sa.select(bindings.c.external_id).join(
+        snapshots, sa.and_(snapshots.c.hub_id == bindings.c.hub_id, snapshots.c.endpoint == bindings.c.endpoint))
+        .where(bindings.c.endpoint == endpoint, snapshots.c.payload_hash == tombstone_hash))
     return {r.external_id for r in rows}
 
 
@@ -305,6 +316,11 @@ def flush(conn: Connection, writes: BatchWrites, now: dt.datetime) -> None:
                 tax_key=sa.bindparam("tax_key"), name_key=sa.bindparam("name_key"), updated_at=now),
             [{"h_id": h.id, "data": dumps(to_json(h.data)), "field_meta": dumps(h.meta), "rev": h.rev,
               **hub_keys(h.data)} for h in changed])
+    if writes.merged:
+        for row in writes.merged:
+            conn.execute(sa.delete(merged_ids).where(merged_ids.c.endpoint == row["endpoint"],
+                                                     merged_ids.c.external_id == row["external_id"]))
+        conn.execute(sa.insert(merged_ids), [{**row, "merged_at": now} for row in writes.merged])
     for endpoint, old_hub, new_hub in writes.moved:
         conn.execute(sa.update(bindings).where(bindings.c.endpoint == endpoint, bindings.c.hub_id == old_hub)
                      .values(hub_id=new_hub))
@@ -365,4 +381,5 @@ __all__ = [
     "resolve_conflict",
     "revert_run",
     "take_retries",
+    "tombstones",
 ]

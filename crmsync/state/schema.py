@@ -111,6 +111,15 @@ conflicts = sa.Table(
     sa.Column("resolved_at", sa.DateTime(timezone=True)),
 )
 
+merged_ids = sa.Table(
+    "merged_ids", metadata,
+    sa.Column("endpoint", sa.String(ID), primary_key=True),
+    sa.Column("external_id", sa.String(EXT), primary_key=True),
+    sa.Column("hub_id", sa.String(ID), nullable=False, doc="the survivor's hub record"),
+    sa.Column("merged_at", sa.DateTime(timezone=True), nullable=False),
+)
+"""Ids of records an endpoint merged away (Salesforce merge losers), still resolvable to a customer."""
+
 locks = sa.Table(
     "locks", metadata,
     sa.Column("name", sa.String(ID), primary_key=True),

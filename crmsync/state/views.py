@@ -12,7 +12,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from crmsync.canonical import from_json
-from crmsync.state.schema import audit, bindings, conflicts, dead_letters, hub_records, runs, snapshots
+from crmsync.state.schema import (
+    audit,
+    bindings,
+    conflicts,
+    dead_letters,
+    hub_records,
+    merged_ids,
+    runs,
+    snapshots,
+)
 from crmsync.state.store import loads
 
 
@@ -58,6 +67,8 @@ def resolve_customer(conn: Connection, ident: str) -> str | None:
     if conn.execute(sa.select(hub_records.c.id).where(hub_records.c.id == ident)).first():
         return ident
     row = conn.execute(sa.select(bindings.c.hub_id).where(bindings.c.external_id == ident)).first()
+    if row is None:  # a record merged away resolves to the customer it was merged into
+        row = conn.execute(sa.select(merged_ids.c.hub_id).where(merged_ids.c.external_id == ident)).first()
     return None if row is None else str(row.hub_id)
 
 
