@@ -167,7 +167,7 @@ class Connector:
     """The source field ordering changes (SystemModstamp...), ``None`` for full reads."""
     capabilities: ClassVar[frozenset[str]] = frozenset({READ})
     """Any of ``read``, ``write``, ``delete``, ``bulk``."""
-    batch_size: ClassVar[int] = 200
+    batch_size: int = 200
     """Records per :meth:`write_batch` call."""
     hub_id_field: str | None = None
     """The source field where writes store the hub id (Crmsync_Id__c, BusinessPartnerIDByExtSystem...).

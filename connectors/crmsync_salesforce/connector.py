@@ -73,7 +73,7 @@ _COMPOUND_TYPES = ("address", "location", "base64")
 _KNOWN_OPTIONS = frozenset({
     "instance_url", "login_url", "api_version", "auth", "client_id", "client_secret", "username",
     "private_key", "private_key_file", "audience", "access_token", "external_id_field",
-    "bulk_threshold", "api_budget_per_run", "query_batch_size", "verify",
+    "bulk_threshold", "api_budget_per_run", "api_budget_per_day", "query_batch_size", "verify",
 })
 
 
@@ -83,6 +83,10 @@ T = TypeVar("T")
 
 class _BudgetStop(Exception):
     """Raised inside a retried call so the retry policy does not retry a spent budget."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,8 @@ class SalesforceOptions:
     external_id_field: str = "Crmsync_Id__c"
     bulk_threshold: int | None = None
     api_budget_per_run: int | None = None
+    api_budget_per_day: int | None = None
+    """Stop when the org's 24-hour API usage (Sforce-Limit-Info) reaches this, leaving the rest to others."""
     query_batch_size: int = 2000
     verify: bool | str = field(default=True)
 
@@ -161,6 +167,7 @@ class SalesforceOptions:
             external_id_field=external_id_field,
             bulk_threshold=_opt_int(options, "bulk_threshold", 1),
             api_budget_per_run=_opt_int(options, "api_budget_per_run", 1),
+            api_budget_per_day=_opt_int(options, "api_budget_per_day", 1),
             query_batch_size=_opt_int(options, "query_batch_size", 200, 2000) or 2000,
             verify=options.get("verify", True),
         )
@@ -235,7 +242,11 @@ class SalesforceConnector(Connector):
     def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         budget = self.options.api_budget_per_run
         if budget is not None and self.context.api_calls >= budget:
-            raise _BudgetStop
+            raise _BudgetStop(f"api_budget_per_run of {budget} calls is used up ({self.context.api_calls} calls made)")
+        daily = self.options.api_budget_per_day
+        if daily is not None and self.api_usage is not None and self.api_usage[0] >= daily:
+            raise _BudgetStop(f"api_budget_per_day of {daily} calls is used up (the org has made {self.api_usage[0]} "
+                              f"of its {self.api_usage[1]} in the last 24 hours)")
         if self._token is None:
             self.context.api_calls += 1
             self._token = fetch_token(self.options.credentials, self.session, self.context.name)
@@ -271,10 +282,8 @@ class SalesforceConnector(Connector):
         try:
             return retry.call(fn, self.context.retry, endpoint=self.context.name, operation=operation,
                               classifier=self.context.classifier)
-        except _BudgetStop:
-            raise BudgetExceededError(
-                f"api_budget_per_run of {self.options.api_budget_per_run} calls is used up "
-                f"({self.context.api_calls} calls made)", endpoint=self.context.name) from None
+        except _BudgetStop as stop:
+            raise BudgetExceededError(stop.reason, endpoint=self.context.name) from None
 
     def _call(self, method: str, path: str, operation: str, **kwargs: Any) -> requests.Response:
         """An API call under the endpoint's retry policy."""

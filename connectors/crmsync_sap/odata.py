@@ -197,7 +197,7 @@ class SapODataConnector(Connector):
         verify: bool | str = options.get("ca_bundle") or bool(options.get("verify", True))
         self.page_size = int(options["page_size"]) if options.get("page_size") else None
         self.use_batch = bool(options.get("use_batch", True))
-        self.batch_size = int(options.get("batch_size", type(self).batch_size))  # type: ignore[misc]
+        self.batch_size = int(options.get("batch_size", type(self).batch_size))
         self.update_method = str(options.get("update_method", "PATCH")).upper()
         if self.update_method not in ("PATCH", "MERGE"):
             raise ConfigError("update_method must be PATCH or MERGE",

@@ -96,7 +96,7 @@ class SapSoapConnector(Connector):
     key_field: ClassVar[str] = "InternalID"
     cursor_field: ClassVar[str | None] = "LastChangeDateTime"
     capabilities: ClassVar[frozenset[str]] = frozenset({READ, WRITE, DELETE})
-    batch_size: ClassVar[int] = 100
+    batch_size: int = 100
 
     def __init__(self, context: EndpointContext) -> None:
         super().__init__(context)

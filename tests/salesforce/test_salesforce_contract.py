@@ -312,3 +312,11 @@ def test_touch_and_add_validate_like_the_api(fake_salesforce):
         fake_salesforce.add(Name="B", Crmsync_Id__c="x")
     with pytest.raises(ValueError, match="No such column"):
         fake_salesforce.touch(rid, Nope__c=1)
+
+
+def test_api_budget_per_day_leaves_the_rest_of_the_org_quota(fake_salesforce, make_connector, sleeps):
+    connector = make_connector(("Name",), api_budget_per_day=1)
+    read_all(connector)  # the first answer tells the org's 24-hour usage
+    with pytest.raises(BudgetExceededError, match="api_budget_per_day of 1 calls is used up"):
+        read_all(connector)
+    assert sleeps == []
