@@ -27,7 +27,8 @@ SECRET_KEY = re.compile(r"(password|passwd|secret|token|api_?key|private_?key)$"
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DELETE_POLICIES = ("ignore", "archive", "block", "propagate")
 BUILTIN_POLICY_NAMES = ("prefer", "latest", "manual")
-RETRY_KEYS = ("max_attempts", "initial_wait", "max_wait", "max_total", "connect_timeout", "read_timeout")
+RETRY_KEYS = ("max_attempts", "initial_wait", "max_wait", "max_total", "max_run_total", "connect_timeout",
+              "read_timeout")
 
 
 @dataclass

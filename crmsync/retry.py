@@ -48,6 +48,10 @@ class RetryPolicy:
     """Seconds to establish a connection (every HTTP call has one)."""
     read_timeout: float = 60.0
     """Seconds to wait for response bytes."""
+    max_run_total: float = 600.0
+    """Seconds all retries of one endpoint may wait in one run, together; then calls fail at once."""
+    spent: dict[str, float] = field(default_factory=lambda: {"seconds": 0.0}, compare=False, repr=False)
+    """Waited so far in this run (a policy is built per endpoint per run)."""
     sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
     """Injected for tests, so nothing waits."""
 
@@ -55,11 +59,10 @@ class RetryPolicy:
     def from_options(cls, options: Mapping[str, Any] | None,
                      sleep: Callable[[float], None] | None = None) -> RetryPolicy:
         """Build from an endpoint's ``retry:`` mapping (unknown keys are a config error upstream)."""
-        values = {k: float(v) if k != "max_attempts" else int(v) for k, v in (options or {}).items()}
-        policy = cls(**values)  # type: ignore[arg-type]
+        values: dict[str, Any] = {k: float(v) if k != "max_attempts" else int(v) for k, v in (options or {}).items()}
         if sleep is not None:
-            policy = cls(**{**values, "sleep": sleep})  # type: ignore[arg-type]
-        return policy
+            values["sleep"] = sleep
+        return cls(**values)
 
     @property
     def timeout(self) -> tuple[float, float]:
@@ -129,15 +132,20 @@ def call(
                     endpoint, operation, exc, state.attempt_number, seconds)
         return float(seconds)
 
+    def sleep(seconds: float) -> None:
+        policy.spent["seconds"] += seconds
+        policy.sleep(seconds)
+
     class OutOfTime(tenacity.stop.stop_base):
         def __call__(self, state: tenacity.RetryCallState) -> bool:
-            return time.monotonic() - started >= policy.max_total
+            return (time.monotonic() - started >= policy.max_total
+                    or policy.spent["seconds"] >= policy.max_run_total)
 
     retrying = tenacity.Retrying(
         retry=should_retry,
         wait=wait,
         stop=tenacity.stop_after_attempt(policy.max_attempts) | OutOfTime(),
-        sleep=policy.sleep,
+        sleep=sleep,
         reraise=True,
     )
     try:

@@ -242,3 +242,22 @@ def test_hook_sync_finished(run: Any) -> None:
     [report] = FinishedSpy.runs
     assert report["run_id"] == summary.run_id and report["status"] == "ok"
     assert report["counts"]["crm"]["created"] == 1
+
+
+def test_retries_stop_when_the_run_budget_is_spent() -> None:
+    from crmsync.errors import RetryableError
+
+    waits: list[float] = []
+    policy = RetryPolicy(max_attempts=50, initial_wait=1, max_wait=4, max_total=10_000, max_run_total=20,
+                         sleep=waits.append)
+
+    def always_down() -> None:
+        raise RetryableError("503", endpoint="x")
+
+    with pytest.raises(RetryableError):
+        call(always_down, policy, endpoint="x", operation="first")
+    assert 20 <= sum(waits) < 24 and len(waits) < 49
+    before = len(waits)
+    with pytest.raises(RetryableError):
+        call(always_down, policy, endpoint="x", operation="second")
+    assert len(waits) == before, "the run's retry budget is spent: the next call fails at once"
