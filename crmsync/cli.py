@@ -403,8 +403,8 @@ def deadletters() -> None:
 
 
 @deadletters.command("list")
-@click.option("--status", default="open", show_default=True, type=click.Choice(["open", "retry", "retried",
-                                                                                 "discarded", "all"]))
+@click.option("--status", default="open", show_default=True,
+              type=click.Choice(["open", "retry", "retried", "superseded", "discarded", "all"]))
 @click.option("--endpoint")
 @pass_ctx
 def deadletters_list(obj: _Context, status: str, endpoint: str | None) -> None:
@@ -466,7 +466,8 @@ def conflicts() -> None:
 
 
 @conflicts.command("list")
-@click.option("--status", default="open", show_default=True, type=click.Choice(["open", "resolved", "all"]))
+@click.option("--status", default="open", show_default=True,
+              type=click.Choice(["open", "deferred", "resolved", "superseded", "all"]))
 @pass_ctx
 def conflicts_list(obj: _Context, status: str) -> None:
     """List conflicts."""

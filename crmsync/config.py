@@ -23,7 +23,8 @@ from crmsync.errors import ConfigError, SecretError
 
 DEFAULT_STATE_URL = "sqlite:///crmsync.db"
 DEFAULT_MAPPINGS_DIR = Path(__file__).resolve().parent.parent / "mappings"
-SECRET_KEY = re.compile(r"(password|passwd|secret|token|api_?key|private_?key)$", re.IGNORECASE)
+SECRET_KEY = re.compile(r"(pass(word|wd|phrase)|secret(_?key)?|token|access_?key|api_?key|private_?key|credentials?)$",
+                        re.IGNORECASE)
 ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DELETE_POLICIES = ("ignore", "archive", "block", "propagate")
 BUILTIN_POLICY_NAMES = ("prefer", "latest", "manual")
@@ -78,7 +79,8 @@ class Config:
     """A loaded crmsync.yaml."""
 
     path: Path
-    state_url: str
+    state_url: str = field(repr=False)
+    """May hold the database password (from ${ENV}): never print it; see store.redact_url."""
     endpoints: dict[str, EndpointConfig]
     pipelines: dict[str, PipelineConfig]
 
@@ -160,11 +162,12 @@ def _resolve_options(data: Any, path: str, reader: _Reader, base: Path) -> Any:
             sub = f"{path}.{key}"
             if isinstance(value, str):
                 value = _resolve_secret(value, sub, reader, secret=bool(SECRET_KEY.search(str(key))))
-                if str(key).endswith(("path", "file", "wsdl")) and not value.startswith(("http:", "https:")):
+                if str(key).endswith(("path", "file", "wsdl", "_cert", "_key", "ca_bundle")) \
+                        and not value.startswith(("http:", "https:")) and not SECRET_KEY.search(str(key)):
                     value = str(_safe_path(value, base, sub, reader))
                 out[key] = value
             else:
-                if SECRET_KEY.search(str(key)) and value is not None and not isinstance(value, dict | list):
+                if SECRET_KEY.search(str(key)) and value is not None and not isinstance(value, dict):
                     raise SecretError("secrets must be ${ENV_VAR} references", file=reader.file, path=sub)
                 out[key] = _resolve_options(value, sub, reader, base)
         return out
@@ -211,8 +214,12 @@ def parse_config(data: Any, file: Path) -> Config:
     reader.only_keys(top, "", ("state", "endpoints", "pipelines"))
     state = reader.mapping(top.get("state"), "state")
     reader.only_keys(state, "state", ("url",))
-    state_url = _resolve_secret(reader.string(state.get("url", DEFAULT_STATE_URL), "state.url"),
-                                "state.url", reader, secret=False)
+    raw_url = reader.string(state.get("url", DEFAULT_STATE_URL), "state.url")
+    if re.match(r"^[\w+]+://[^/@]*:[^/@]+@", raw_url) and not ENV_REF.search(raw_url):
+        raise SecretError("the database password must not be written in the file; put the whole URL in an "
+                          "environment variable (url: ${CRMSYNC_DB_URL}) or the password (${DB_PASSWORD})",
+                          file=reader.file, path="state.url")
+    state_url = _resolve_secret(raw_url, "state.url", reader, secret=False)
     endpoints: dict[str, EndpointConfig] = {}
     raw_endpoints = reader.mapping(top.get("endpoints"), "endpoints")
     if not raw_endpoints:

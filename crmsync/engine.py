@@ -18,14 +18,16 @@ A dry run does all of it inside one transaction that is rolled back, and calls n
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import itertools
 import logging
 import secrets
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import orjson
@@ -115,6 +117,21 @@ class Endpoint:
     @property
     def name(self) -> str:
         return self.config.name
+
+    @functools.cached_property
+    def inbound_fields(self) -> list[str]:
+        """Canonical fields the endpoint delivers that take part in the merge."""
+        return [f for f in self.mapping.inbound if f not in METADATA_FIELDS]
+
+    @functools.cached_property
+    def outbound_fields(self) -> list[str]:
+        """Canonical fields written to the endpoint."""
+        return [f for f in self.mapping.outbound if f not in METADATA_FIELDS]
+
+    @property
+    def deletes_propagate(self) -> bool:
+        """Archived customers are deleted here (the endpoint's policy is ``propagate`` and it can delete)."""
+        return self.config.delete_policy == "propagate" and DELETE in self.connector.capabilities
 
 
 @dataclass
@@ -266,7 +283,10 @@ class SyncEngine:
             summary.finished_at = self.clock()
             summary.api_calls = {e.name: e.connector.context.api_calls for e in endpoints}
             for endpoint in endpoints:
-                endpoint.connector.close()
+                try:
+                    endpoint.connector.close()
+                except Exception:  # a plugin's close must not keep the lock or the run unrecorded
+                    log.exception("run %s: closing %s failed", summary.run_id, endpoint.name)
             try:
                 if self._dry_conn is not None:
                     self._dry_conn.rollback()
@@ -358,21 +378,22 @@ class SyncEngine:
 
     def _reconcile(self, endpoint: Endpoint, seen: set[str], summary: RunSummary) -> None:
         """Records bound to the endpoint that a complete read did not return were deleted there."""
-        with self._tx() as conn:  # deletions already handled are not news again
-            bound = db.bound_external_ids(conn, endpoint.name)
-            missing = sorted(bound - seen - db.tombstones(conn, endpoint.name, TOMBSTONE))
+        with self._tx() as conn:  # deletions already handled are not news again, nor part of the share
+            live = db.bound_external_ids(conn, endpoint.name) - db.tombstones(conn, endpoint.name, TOMBSTONE)
+        missing = sorted(live - seen)
         if not missing:
             return
-        share = len(missing) / len(bound)
-        if share > self.pipeline.mass_delete_threshold and not self.allow_mass_delete:
+        share = len(missing) / len(live)
+        if len(missing) > 1 and share > self.pipeline.mass_delete_threshold and not self.allow_mass_delete:
             raise MassDeleteError(
-                f"{endpoint.name}: {len(missing)} of {len(bound)} records ({share:.0%}) are gone from the source, "
+                f"{endpoint.name}: {len(missing)} of {len(live)} records ({share:.0%}) are gone from the source, "
                 f"more than the pipeline's mass_delete_threshold ({self.pipeline.mass_delete_threshold:.0%}); "
                 "nothing was deleted. Check the source, then run with --allow-mass-delete if it is right.")
         for chunk in chunked(missing, READ_CHUNK):
             with self._tx() as conn:
                 records = [RawRecord(external_id, {}, deleted=True) for external_id in chunk]
                 db.flush(conn, self._inbound_chunk(conn, endpoint, records, summary), self.clock())
+            self._heartbeat()
 
     def _inbound_chunk(self, conn: Connection, endpoint: Endpoint, chunk: list[RawRecord],
                        summary: RunSummary) -> BatchWrites:
@@ -415,16 +436,19 @@ class SyncEngine:
                 mapped.append((record, digest, incoming))
         candidates = self._candidates(conn, endpoint, [m[2] for m in mapped if m[0].external_id not in bound])
         claims = self._claims(conn, endpoint, [m[0] for m in mapped if m[0].external_id not in bound], hubs)
+        taken = set(bound.values())  # hub records bound in this endpoint: one record per endpoint per customer
         for record, digest, incoming in mapped:
             hub_id = bound.get(record.external_id)
             snap = snaps.get(hub_id) if hub_id else None
-            if hub_id is None and claims.get(record.external_id) not in (None, *bound.values()):
-                hub_id = claims[record.external_id]  # our own write, whose answer was lost
+            claim = claims.get(record.external_id)
+            if hub_id is None and claim is not None and claim not in taken:
+                hub_id = claim  # our own write, whose answer was lost
                 summary.count(name, "reclaimed")
                 bound[record.external_id] = hub_id
+                taken.add(hub_id)
                 writes.bindings.append({"endpoint": name, "external_id": record.external_id, "hub_id": hub_id})
             if hub_id is None:
-                hub_id = self._match(incoming, candidates, hubs, name, conn)
+                hub_id = self._match(incoming, candidates, hubs, name, conn, taken)
                 if hub_id is None:
                     hub_id = new_hub_id()
                     hubs[hub_id] = HubState(hub_id, {}, {}, 0, is_new=True)
@@ -432,11 +456,13 @@ class SyncEngine:
                 else:
                     summary.count(name, "matched")
                 bound[record.external_id] = hub_id
+                taken.add(hub_id)
                 writes.bindings.append({"endpoint": name, "external_id": record.external_id, "hub_id": hub_id})
                 snap = None
             if record.deleted:
                 incoming = self._deleted(endpoint, incoming, summary)
             self._merge(writes, summary, endpoint, hubs[hub_id], snap, incoming, digest, record)
+            writes.synced_ids.append((name, record.external_id))
         return writes
 
     def _merged(self, conn: Connection, writes: BatchWrites, summary: RunSummary, endpoint: Endpoint,
@@ -467,6 +493,9 @@ class SyncEngine:
                 writes.moved.append((other, loser_hub, survivor_hub))
         hub = hubs.get(loser_hub) or db.load_hubs(conn, [loser_hub])[loser_hub]
         if hub.data.get("archived") is not True:
+            writes.audit.append({"run_id": summary.run_id, "hub_id": hub.id, "field": "archived",
+                                 "old": dumps(hub.data.get("archived")), "new": dumps(True),
+                                 "source": f"{name}:merged into {survivor}", "target": None})
             hub.data["archived"] = True
             hub.meta["archived"] = [name, self.clock().isoformat(), summary.run_id]
             hub.rev += 1
@@ -539,9 +568,9 @@ class SyncEngine:
                                    {k["name_key"] for k in keys if k["name_key"]}, endpoint.name)
 
     def _match(self, incoming: dict[str, Any], candidates: list[HubState], hubs: dict[str, HubState],
-               endpoint: str, conn: Connection) -> str | None:
+               endpoint: str, conn: Connection, taken: set[str]) -> str | None:
+        """A hub record for an unbound incoming record, never one ``taken`` in this endpoint already."""
         keys = hub_keys(incoming)
-        taken = {h.id for h in hubs.values() if h.is_new}  # created by this chunk from this endpoint
         pool = [h for h in candidates if h.id not in taken]
         hook_answer = self.host.hook.match_customer(
             record=incoming, candidates=[{"id": h.id, **h.data} for h in pool])
@@ -579,8 +608,7 @@ class SyncEngine:
             hub_id=hub.id, endpoint=name, incoming=incoming, base=base,
             hub=hub.data,
             hub_sources={f: (m[0], dt.datetime.fromisoformat(m[1]) if m[1] else None) for f, m in hub.meta.items()},
-            fields=list(incoming) if record.deleted else [f for f in endpoint.mapping.inbound
-                                                          if f not in METADATA_FIELDS],
+            fields=list(incoming) if record.deleted else endpoint.inbound_fields,
             ownership=self.pipeline.ownership, prefer=self.pipeline.conflicts.prefer,
             policy_for=self._policy_for,
             resolve_hook=lambda c: self.host.hook.resolve_conflict(conflict=c),
@@ -621,14 +649,30 @@ class SyncEngine:
                 # Leave the endpoint's own value alone: remember which owner value it was shown, so
                 # only a later change by the owner is written over it.
                 held[GIVEN + field_name] = hub.data.get(field_name)
-        in_sync = all(same(f, hub.data.get(f), endpoint_value(held, f)) for f in endpoint.mapping.outbound
-                      if f not in METADATA_FIELDS)
-        previous_rev = snap.hub_rev if snap else 0
         etag_field = endpoint.connector.etag_field
         etag = record.payload.get(etag_field) if etag_field else None
-        writes.snapshots[(name, hub.id)] = Snapshot(
-            name, hub.id, held, digest,
-            hub.rev if in_sync else min(previous_rev, hub.rev - 1), str(etag) if etag is not None else None)
+        snapshot = Snapshot(name, hub.id, held, digest, snap.hub_rev if snap else 0,
+                            str(etag) if etag is not None else None)
+        changed, delete = self._owed(endpoint, hub, snapshot, exists=not record.deleted)
+        if not changed and not delete:
+            snapshot.hub_rev = hub.rev
+        else:
+            snapshot.hub_rev = min(snapshot.hub_rev, hub.rev - 1)
+        writes.snapshots[(name, hub.id)] = snapshot
+
+    @staticmethod
+    def _owed(endpoint: Endpoint, hub: HubState, snap: Snapshot | None, exists: bool,
+              held: Collection[str] = ()) -> tuple[list[str], bool]:
+        """What the endpoint still needs of ``hub``: the fields whose value it lacks, and whether its
+        record must be deleted (an archived customer, ``propagate``, not deleted there yet)."""
+        base = snap.data if snap is not None else {}
+        changed = [f for f in endpoint.outbound_fields
+                   if not same(f, hub.data.get(f), endpoint_value(base, f))
+                   and (snap is not None or normalize_value(f, hub.data.get(f)) is not None)
+                   and f not in held]
+        delete = (hub.data.get("archived") is True and endpoint.deletes_propagate and exists
+                  and (snap is None or snap.payload_hash != TOMBSTONE))
+        return changed, delete
 
     def _dead_letter(self, writes: BatchWrites, summary: RunSummary, endpoint: Endpoint, direction: str,
                      external_id: str | None, hub_id: str | None, payload: Any, error: str,
@@ -647,7 +691,6 @@ class SyncEngine:
         connector = endpoint.connector
         if WRITE not in connector.capabilities or not endpoint.mapping.outbound:
             return
-        fields = [f for f in endpoint.mapping.outbound if f not in METADATA_FIELDS]
         failures = 0
         with self._tx() as conn:  # queued outbound retries become pending again
             db.take_retries(conn, self.pipeline.name, endpoint.name, "out", self.clock())
@@ -665,16 +708,11 @@ class SyncEngine:
             for hub, snap in pending:
                 external_id = ids.get(hub.id, {}).get(endpoint.name)
                 base = snap.data if snap is not None else {}
-                changed = [f for f in fields if not same(f, hub.data.get(f), endpoint_value(base, f))
-                           and (snap is not None or normalize_value(f, hub.data.get(f)) is not None)
-                           and f not in held.get(hub.id, ())]
-                delete = (hub.data.get("archived") is True and endpoint.config.delete_policy == "propagate"
-                          and DELETE in connector.capabilities and external_id is not None)
-                if not changed and not delete:
+                changed, delete = self._owed(endpoint, hub, snap, external_id is not None, held.get(hub.id, ()))
+                if (not changed and not delete) or (external_id is None and hub.data.get("archived") is True):
+                    # nothing owed, or an archived customer: never created anywhere
                     writes.snapshots[(endpoint.name, hub.id)] = self._synced(endpoint.name, hub, snap, [])
                     continue
-                if external_id is None and (delete or hub.data.get("archived") is True):
-                    continue  # an archived customer is never created anywhere
                 try:
                     # fields the hub no longer has are cleared at the endpoint, not left out
                     payload = {} if delete else endpoint.mapping.dump({**dict.fromkeys(changed), **hub.data},
@@ -736,8 +774,11 @@ class SyncEngine:
                         "run_id": summary.run_id, "hub_id": hub.id, "field": f, "source": source,
                         "target": endpoint.name, "old": dumps(_jsonable(snap.data.get(f) if snap else None)),
                         "new": dumps(_jsonable(hub.data.get(f)))})
-                writes.snapshots[(endpoint.name, hub.id)] = self._synced(endpoint.name, hub, snap, changed,
-                                                                         result.etag)
+                synced = self._synced(endpoint.name, hub, snap, changed, result.etag)
+                if record.action == "delete":  # gone there now: neither owed again nor news when read back
+                    synced.data["archived"] = True
+                    synced.payload_hash = TOMBSTONE
+                writes.snapshots[(endpoint.name, hub.id)] = synced
             elif result.kind in (ErrorKind.RETRYABLE, ErrorKind.RATE_LIMITED):
                 summary.count(endpoint.name, "retry_later")
             elif result.kind == ErrorKind.CONFLICT:
@@ -800,6 +841,8 @@ def _jsonable(value: Any) -> Any:
         return [_jsonable(v) for v in value]
     if isinstance(value, dt.datetime):
         return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")  # as canonical.to_json writes money
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)

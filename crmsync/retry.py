@@ -128,8 +128,10 @@ def call(
         exc = state.outcome.exception() if state.outcome else None
         told = exc.retry_after if isinstance(exc, ConnectorError) else None
         seconds = min(told, policy.max_wait) if told is not None else backoff(state)
+        # our own errors say what failed; a library's message may quote a URL or header: only its type
+        reason = str(exc) if isinstance(exc, ConnectorError) else type(exc).__name__
         log.warning("%s %s failed (%s); attempt %d, retrying in %.1fs",
-                    endpoint, operation, exc, state.attempt_number, seconds)
+                    endpoint, operation, reason, state.attempt_number, seconds)
         return float(seconds)
 
     def sleep(seconds: float) -> None:

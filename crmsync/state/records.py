@@ -12,10 +12,12 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+import marshmallow
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from crmsync.canonical import from_json, to_json
+from crmsync.canonical import CANONICAL_FIELDS, CANONICAL_SCHEMA, from_json, to_json
+from crmsync.errors import ConfigError
 from crmsync.matching import hub_keys
 from crmsync.state.schema import (
     audit,
@@ -65,6 +67,8 @@ class BatchWrites:
     hubs: dict[str, HubState] = field(default_factory=dict)
     bindings: list[dict[str, Any]] = field(default_factory=list)
     dropped_bindings: list[tuple[str, str]] = field(default_factory=list)
+    synced_ids: list[tuple[str, str]] = field(default_factory=list)
+    """(endpoint, external id) read and merged fine: their older inbound dead letters are settled."""
     merged: list[dict[str, Any]] = field(default_factory=list)
     """merged_ids rows: (endpoint, external id) merged away -> the survivor's hub id."""
     moved: list[tuple[str, str, str]] = field(default_factory=list)
@@ -205,18 +209,25 @@ def resolve_conflict(conn: Connection, conflict_id: int, value: Any, winner: str
     """Settle an open conflict by hand: set the hub field, audit it, and let the next run write it out."""
     row = conn.execute(sa.select(conflicts).where(conflicts.c.id == conflict_id)).first()
     if row is None or row.status not in ("open", "deferred"):
-        raise LookupError(f"no open conflict {conflict_id}")
+        raise ConfigError(f"no open conflict {conflict_id}; see `crmsync conflicts list`")
+    try:  # the canonical type, checked: "true" becomes True for a flag, "Germany" is refused for a country
+        if row.field in CANONICAL_FIELDS:
+            loaded: Any = CANONICAL_SCHEMA.load({row.field: value})
+            for part in row.field.split("."):  # marshmallow nests dotted names on load
+                loaded = loaded[part]
+            value = loaded
+    except marshmallow.ValidationError as exc:
+        raise ConfigError(f"{row.field}: {'; '.join(exc.messages_dict.get(row.field, ['invalid value']))}") from None
     hub = load_hubs(conn, [row.hub_id])[row.hub_id]
-    value = from_json({row.field: value})[row.field]
     run_id = f"manual_{now:%Y%m%dT%H%M%S}"
-    conn.execute(sa.insert(audit).values(run_id=run_id, hub_id=hub.id, field=row.field, source=f"manual:{winner}",
-                                         target=None, old=dumps(to_json({"v": hub.data.get(row.field)})["v"]),
-                                         new=dumps(to_json({"v": value})["v"]), at=now))
+    audit_row = {"run_id": run_id, "hub_id": hub.id, "field": row.field, "source": f"manual:{winner}",
+                 "target": None, "old": dumps(to_json({"v": hub.data.get(row.field)})["v"]),
+                 "new": dumps(to_json({"v": value})["v"])}
     hub.data[row.field] = value
     hub.meta[row.field] = [f"manual:{winner}", now.isoformat(), run_id]
     hub.rev += 1
     hub.dirty = True
-    flush(conn, BatchWrites(hubs={hub.id: hub}), now)
+    flush(conn, BatchWrites(hubs={hub.id: hub}, audit=[audit_row]), now)
     conn.execute(sa.update(conflicts).where(conflicts.c.id == conflict_id).values(
         status="resolved", resolved_at=now, resolution=dumps({"value": to_json({"v": value})["v"], "winner": winner})))
     return {"hub_id": hub.id, "field": row.field, "value": value}
@@ -345,6 +356,15 @@ def flush(conn: Connection, writes: BatchWrites, now: dt.datetime) -> None:
             for s in writes.snapshots.values()])
     if writes.audit:
         conn.execute(sa.insert(audit), [{**a, "at": now} for a in writes.audit])
+    by_endpoint_ids: dict[str, list[str]] = {}
+    for endpoint, external_id in writes.synced_ids:
+        by_endpoint_ids.setdefault(endpoint, []).append(external_id)
+    for endpoint, ids in by_endpoint_ids.items():
+        for part in _chunks(ids):  # a later good version settles an older bad one
+            conn.execute(sa.update(dead_letters).where(
+                dead_letters.c.endpoint == endpoint, dead_letters.c.direction == "in",
+                dead_letters.c.external_id.in_(part), dead_letters.c.status.in_(("open", "retry")),
+            ).values(status="superseded", updated_at=now))
     if writes.dead_letters:
         conn.execute(sa.insert(dead_letters), [
             {"attempts": 1, "status": "open", "created_at": now, "updated_at": now, **d} for d in writes.dead_letters])
@@ -352,7 +372,7 @@ def flush(conn: Connection, writes: BatchWrites, now: dt.datetime) -> None:
         for c in writes.conflicts:
             conn.execute(sa.update(conflicts).where(
                 conflicts.c.hub_id == c["hub_id"], conflicts.c.field == c["field"],
-                conflicts.c.pipeline == c["pipeline"], conflicts.c.status == "open",
+                conflicts.c.pipeline == c["pipeline"], conflicts.c.status.in_(("open", "deferred")),
             ).values(status="superseded", resolved_at=now))
         conn.execute(sa.insert(conflicts), [{"status": "open", "created_at": now, **c} for c in writes.conflicts])
     if writes.cursor is not None:

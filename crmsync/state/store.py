@@ -51,7 +51,7 @@ def redact_url(url: str) -> str:
     """The database URL without its password, for messages."""
     try:
         return sa.make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
+    except (sa.exc.ArgumentError, ValueError):
         return "<invalid database URL>"
 
 
@@ -77,8 +77,8 @@ class StateStore:
         self.url = url
         try:
             self.engine = sa.create_engine(url, pool_pre_ping=True, future=True)
-        except (sa.exc.ArgumentError, ImportError) as exc:
-            raise StateError(f"cannot open state database {redact_url(url)}: {exc}") from None
+        except (sa.exc.ArgumentError, ImportError, ValueError) as exc:
+            raise StateError(f"cannot open state database {redact_url(url)}: {type(exc).__name__}") from None
         self.dialect = self.engine.dialect.name
         if self.dialect == "sqlite":
             _sqlite_setup(self.engine)
@@ -185,10 +185,7 @@ class RunLock:
             row = conn.execute(sa.select(schema.locks).where(schema.locks.c.name == self.name)).first()
         if row is None:
             return LockHeldError(f"pipeline {self.name!r} is locked by another run")
-        return LockHeldError(
-            f"pipeline {self.name!r} is locked by run {row.holder} ({row.owner}) "
-            f"since {row.acquired_at:%Y-%m-%d %H:%M:%S}"
-        )
+        return self._describe(row)
 
     def acquire(self) -> None:
         advisory = self._take_advisory()
@@ -220,10 +217,14 @@ class RunLock:
         )
 
     def heartbeat(self) -> None:
+        """Renew the lease; a run whose lease was taken over must stop (another run is going)."""
         with self.store.transaction() as conn:
-            conn.execute(sa.update(schema.locks)
-                         .where(schema.locks.c.name == self.name, schema.locks.c.holder == self.holder)
-                         .values(expires_at=utcnow() + self.lease))
+            renewed = conn.execute(sa.update(schema.locks)
+                                   .where(schema.locks.c.name == self.name, schema.locks.c.holder == self.holder)
+                                   .values(expires_at=utcnow() + self.lease)).rowcount
+        if renewed != 1:
+            raise LockHeldError(f"pipeline {self.name!r}: the lease of run {self.holder} expired and was taken "
+                                "over by another run; this run stops (what it committed stays)")
 
     def release(self) -> None:
         try:

@@ -81,7 +81,7 @@ def customer_view(conn: Connection, hub_id: str) -> dict[str, Any]:
     synced = {s.endpoint: {"hub_rev": s.hub_rev, "updated_at": _aware(s.updated_at)}
               for s in conn.execute(sa.select(snapshots).where(snapshots.c.hub_id == hub_id))}
     open_conflicts = [_conflict(c) for c in conn.execute(
-        sa.select(conflicts).where(conflicts.c.hub_id == hub_id, conflicts.c.status == "open"))]
+        sa.select(conflicts).where(conflicts.c.hub_id == hub_id, conflicts.c.status.in_(("open", "deferred"))))]
     letters = [_letter(d) for d in conn.execute(
         sa.select(dead_letters).where(dead_letters.c.hub_id == hub_id, dead_letters.c.status == "open"))]
     return {

@@ -140,9 +140,9 @@ def test_unreachable_endpoint_exits_4(config: Path, monkeypatch: pytest.MonkeyPa
     assert "[erp] connection refused" in result.output
 
 
-def test_unreachable_state_database_exits_4(tmp_path: Path, config: Path) -> None:
-    text = config.read_text().replace(f"sqlite:///{tmp_path / 'state.db'}",
-                                      "postgresql+psycopg://nobody:pw@127.0.0.1:1/none")
+def test_unreachable_state_database_exits_4(tmp_path: Path, config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRMSYNC_TEST_DB_URL", "postgresql+psycopg://nobody:pw@127.0.0.1:1/none")
+    text = config.read_text().replace(f"sqlite:///{tmp_path / 'state.db'}", "${CRMSYNC_TEST_DB_URL}")
     config.write_text(text)
     result = cli(config, "sync", "customers")
     assert result.exit_code == 4

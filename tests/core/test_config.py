@@ -122,3 +122,25 @@ def test_starter_config_is_valid_once_its_secrets_are_set(tmp_path: Path, monkey
     config = load_config(file)
     assert set(config.endpoints) == {"salesforce", "sap"}
     assert yaml.safe_load(STARTER_CONFIG)["pipelines"]["customers"]["ownership"]["credit_limit"] == "sap"
+
+
+def test_database_password_in_the_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRMSYNC_TEST_PW", "x")
+    data = good()
+    data["state"]["url"] = "postgresql+psycopg://crm:hunter2@db.example/crm"
+    with pytest.raises(SecretError, match="state.url: the database password must not be written") as info:
+        parse(data, tmp_path)
+    assert "hunter2" not in str(info.value)
+    monkeypatch.setenv("CRMSYNC_DB_PW", "hunter2")
+    data["state"]["url"] = "postgresql+psycopg://crm:${CRMSYNC_DB_PW}@db.example/crm"
+    config = parse(data, tmp_path)
+    assert "hunter2" not in repr(config)
+
+
+@pytest.mark.parametrize("key", ["secret_key", "access_key", "passphrase", "credentials", "api_key"])
+def test_more_secret_names_are_recognised(key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CRMSYNC_TEST_PW", "x")
+    data = good()
+    data["endpoints"]["a"]["options"][key] = "plain"
+    with pytest.raises(SecretError, match=f"options.{key}"):
+        parse(data, tmp_path)

@@ -33,10 +33,12 @@ def _short_busy_timeout(store: StateStore, ms: int) -> StateStore:
     return store
 
 
-def test_unreachable_state_database_is_a_clear_error_before_any_endpoint_call(rig: Rig) -> None:
+def test_unreachable_state_database_is_a_clear_error_before_any_endpoint_call(
+        rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
     sf = rig.salesforce()
     seed_memory(rig.memory(), 2)
-    rig.state_url = "postgresql+psycopg://crmsync:s3cr3t-pw@127.0.0.1:1/nowhere"
+    monkeypatch.setenv("FAULTS_DB_PASSWORD", "s3cr3t-pw")  # a password in the file is refused: it comes from env
+    rig.state_url = "postgresql+psycopg://crmsync:${FAULTS_DB_PASSWORD}@127.0.0.1:1/nowhere"
     with pytest.raises(StateError, match="unavailable") as caught:
         rig.run()
     assert "s3cr3t-pw" not in str(caught.value), "the password is not in the message"
