@@ -401,7 +401,7 @@ class SyncEngine:
         writes = BatchWrites()
         bound = db.bound_hubs(conn, name, [r.external_id for r in chunk])
         snaps = db.load_snapshots(conn, name, set(bound.values()))
-        hubs = db.load_hubs(conn, set(bound.values()))
+        hubs: dict[str, HubState] = {}
         mapped: list[tuple[RawRecord, str, dict[str, Any]]] = []
         for record in chunk:  # first pass: skip unchanged before mapping, map the rest once
             summary.count(name, "read")
@@ -434,6 +434,9 @@ class SyncEngine:
                 incoming = self._map_in(writes, summary, endpoint, record, hub_id)
             if incoming is not None:
                 mapped.append((record, digest, incoming))
+        # only records that survived the hash skip need their hub record
+        wanted = {bound[m[0].external_id] for m in mapped if m[0].external_id in bound} - hubs.keys()
+        hubs.update(db.load_hubs(conn, wanted))
         candidates = self._candidates(conn, endpoint, [m[2] for m in mapped if m[0].external_id not in bound])
         claims = self._claims(conn, endpoint, [m[0] for m in mapped if m[0].external_id not in bound], hubs)
         taken = set(bound.values())  # hub records bound in this endpoint: one record per endpoint per customer
@@ -491,7 +494,7 @@ class SyncEngine:
         for other in elsewhere.get(loser_hub, {}):
             if other != name and other not in elsewhere.get(survivor_hub, {}):
                 writes.moved.append((other, loser_hub, survivor_hub))
-        hub = hubs.get(loser_hub) or db.load_hubs(conn, [loser_hub])[loser_hub]
+        hub = hubs.get(loser_hub) or hubs.setdefault(loser_hub, db.load_hubs(conn, [loser_hub])[loser_hub])
         if hub.data.get("archived") is not True:
             writes.audit.append({"run_id": summary.run_id, "hub_id": hub.id, "field": "archived",
                                  "old": dumps(hub.data.get("archived")), "new": dumps(True),

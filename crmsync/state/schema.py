@@ -6,11 +6,14 @@ JSON values are stored as text (orjson) so the three databases behave alike.
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
 
 metadata = sa.MetaData()
 
 ID = 64  # hub ids, run ids, endpoint and pipeline names
 EXT = 255  # external ids
+EXTERNAL_ID = sa.String(EXT).with_variant(mysql.VARCHAR(EXT, collation="utf8mb4_bin"), "mysql", "mariadb")
+"""External ids compare exactly: MariaDB's default collation would make "s-1" and "S-1" one record."""
 
 hub_records = sa.Table(
     "hub_records", metadata,
@@ -27,7 +30,7 @@ hub_records = sa.Table(
 bindings = sa.Table(
     "bindings", metadata,
     sa.Column("endpoint", sa.String(ID), primary_key=True),
-    sa.Column("external_id", sa.String(EXT), primary_key=True),
+    sa.Column("external_id", EXTERNAL_ID, primary_key=True),
     sa.Column("hub_id", sa.String(ID), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.UniqueConstraint("endpoint", "hub_id", name="uq_bindings_endpoint_hub"),
@@ -85,7 +88,7 @@ dead_letters = sa.Table(
     sa.Column("pipeline", sa.String(ID), nullable=False),
     sa.Column("endpoint", sa.String(ID), nullable=False),
     sa.Column("direction", sa.String(8), nullable=False, doc="in (reading) or out (writing)"),
-    sa.Column("external_id", sa.String(EXT)),
+    sa.Column("external_id", EXTERNAL_ID),
     sa.Column("hub_id", sa.String(ID)),
     sa.Column("payload", sa.Text, nullable=False),
     sa.Column("error", sa.Text, nullable=False),
@@ -114,7 +117,7 @@ conflicts = sa.Table(
 merged_ids = sa.Table(
     "merged_ids", metadata,
     sa.Column("endpoint", sa.String(ID), primary_key=True),
-    sa.Column("external_id", sa.String(EXT), primary_key=True),
+    sa.Column("external_id", EXTERNAL_ID, primary_key=True),
     sa.Column("hub_id", sa.String(ID), nullable=False, doc="the survivor's hub record"),
     sa.Column("merged_at", sa.DateTime(timezone=True), nullable=False),
 )

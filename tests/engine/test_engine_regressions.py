@@ -145,3 +145,13 @@ def test_a_later_good_version_settles_an_older_dead_letter(run: Callable[..., An
         assert views.list_dead_letters(conn) == []
         assert [d["status"] for d in views.list_dead_letters(conn, "all")] == ["superseded"]
     store.dispose()
+
+
+def test_external_ids_differing_only_by_case_are_two_records(run: Callable[..., Any], state_url: str) -> None:
+    erp = memory_table("erp")
+    erp.put("k-1", name="Lower GmbH", country="DE", vat="DE1")
+    erp.put("K-1", name="Upper GmbH", country="DE", vat="DE2")
+    summary = run()
+    assert summary.counts["erp"]["hub_created"] == 2
+    assert run().total("hub_created") == 0
+    assert len(memory_table("crm").records) == 2
