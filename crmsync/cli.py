@@ -359,6 +359,13 @@ def history(obj: _Context, record: str) -> None:
     console.print(table)
 
 
+def _print_found(item: dict[str, Any] | None, missing: str) -> None:
+    """Print one stored item as JSON, or fail with ``missing``."""
+    if item is None:
+        raise ConfigError(missing)
+    console.print_json(json.dumps(item, default=str, ensure_ascii=False))
+
+
 def _show(value: Any) -> str:
     return "" if value is None else str(value)
 
@@ -430,10 +437,7 @@ def deadletters_show(obj: _Context, letter_id: int) -> None:
     from crmsync.state import views
 
     with obj.store().connect() as conn:
-        letter = views.get_dead_letter(conn, letter_id)
-    if letter is None:
-        raise ConfigError(f"no dead letter {letter_id}")
-    console.print_json(json.dumps(letter, default=str, ensure_ascii=False))
+        _print_found(views.get_dead_letter(conn, letter_id), f"no dead letter {letter_id}")
 
 
 @deadletters.command("retry")
@@ -486,10 +490,7 @@ def conflicts_show(obj: _Context, conflict_id: int) -> None:
     from crmsync.state import views
 
     with obj.store().connect() as conn:
-        conflict = views.get_conflict(conn, conflict_id)
-    if conflict is None:
-        raise ConfigError(f"no conflict {conflict_id}; see `crmsync conflicts list`")
-    console.print_json(json.dumps(conflict, default=str, ensure_ascii=False))
+        _print_found(views.get_conflict(conn, conflict_id), f"no conflict {conflict_id}; see `crmsync conflicts list`")
 
 
 @conflicts.command("resolve")

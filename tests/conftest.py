@@ -7,6 +7,8 @@ when reachable; under CI=true an unreachable one fails the tests instead of skip
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,3 +95,18 @@ def state_url_for(tmp_path: Path) -> object:
         return backend_url(name, tmp_path)
 
     return _url
+
+
+EXAMPLE_CONNECTOR = Path(__file__).parents[1] / "examples" / "crmsync-jsonfile"
+
+
+@pytest.fixture(scope="session")
+def example_plugin_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The example connector pip-installed into its own folder: an environment whose PYTHONPATH makes
+    its entry point visible to a `crmsync` subprocess, exactly like an installed third-party plugin."""
+    target = tmp_path_factory.mktemp("site")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--target", str(target), str(EXAMPLE_CONNECTOR)], check=True, capture_output=True)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(target), env.get("PYTHONPATH", "")])
+    return env

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,15 +13,9 @@ ROOT = Path(__file__).parents[2]
 EXAMPLE = ROOT / "examples" / "crmsync-jsonfile"
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """pip-install the example into its own folder; PYTHONPATH makes its entry point visible."""
-    target = tmp_path_factory.mktemp("site")
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--target", str(target), str(EXAMPLE)], check=True, capture_output=True)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(target), env.get("PYTHONPATH", "")])
-    return env
+@pytest.fixture
+def installed(example_plugin_env: dict[str, str]) -> dict[str, str]:
+    return example_plugin_env
 
 
 def crmsync(env: dict[str, str], *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -19,14 +18,9 @@ DRIVER = Path(__file__).with_name("crash_driver.py")
 N = 250
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    target = tmp_path_factory.mktemp("site")
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--target", str(target), str(EXAMPLE)], check=True, capture_output=True)
-    environ = dict(os.environ)
-    environ["PYTHONPATH"] = os.pathsep.join([str(target), environ.get("PYTHONPATH", "")])
-    return environ
+@pytest.fixture
+def env(example_plugin_env: dict[str, str]) -> dict[str, str]:
+    return example_plugin_env
 
 
 def setup(tmp_path: Path, state_url: str) -> Path:
