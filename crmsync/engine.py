@@ -277,7 +277,8 @@ class SyncEngine:
             raise
         except BaseException as exc:
             summary.status = "failed"
-            summary.error = f"{type(exc).__name__}: {exc}"
+            # the first line only: a driver's message goes on with the statement's parameters (customer data)
+            summary.error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"
             raise
         finally:
             summary.finished_at = self.clock()
@@ -399,6 +400,10 @@ class SyncEngine:
                        summary: RunSummary) -> BatchWrites:
         name = endpoint.name
         writes = BatchWrites()
+        latest = {r.external_id: i for i, r in enumerate(chunk)}
+        if len(latest) < len(chunk):  # a record read twice in one chunk: its newest version counts
+            summary.count(name, "read", len(chunk) - len(latest))
+            chunk = [r for i, r in enumerate(chunk) if latest[r.external_id] == i]
         bound = db.bound_hubs(conn, name, [r.external_id for r in chunk])
         snaps = db.load_snapshots(conn, name, set(bound.values()))
         hubs: dict[str, HubState] = {}
@@ -610,7 +615,7 @@ class SyncEngine:
         result = merge_record(
             hub_id=hub.id, endpoint=name, incoming=incoming, base=base,
             hub=hub.data,
-            hub_sources={f: (m[0], dt.datetime.fromisoformat(m[1]) if m[1] else None) for f, m in hub.meta.items()},
+            hub_sources=hub.meta,
             fields=list(incoming) if record.deleted else endpoint.inbound_fields,
             ownership=self.pipeline.ownership, prefer=self.pipeline.conflicts.prefer,
             policy_for=self._policy_for,

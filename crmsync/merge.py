@@ -110,7 +110,7 @@ def merge_record(
     incoming: Mapping[str, Any],
     base: Mapping[str, Any] | None,
     hub: Mapping[str, Any],
-    hub_sources: Mapping[str, tuple[str, dt.datetime | None]],
+    hub_sources: Mapping[str, Sequence[Any]],
     fields: Collection[str],
     ownership: Mapping[str, str],
     prefer: Sequence[str],
@@ -118,7 +118,10 @@ def merge_record(
     resolve_hook: Callable[[Conflict], Resolution | None] | None = None,
     changed_at: dt.datetime | None = None,
 ) -> MergeResult:
-    """Merge ``incoming`` from ``endpoint`` into ``hub``; ``base`` is ``None`` on first contact."""
+    """Merge ``incoming`` from ``endpoint`` into ``hub``; ``base`` is ``None`` on first contact.
+
+    ``hub_sources`` gives, per field, ``[endpoint, ISO change time, ...]`` of the hub's value (parsed
+    only when a conflict needs it)."""
     result = MergeResult()
     for name in fields:
         new = incoming.get(name)
@@ -139,7 +142,9 @@ def merge_record(
         if owner == endpoint or hub_unchanged:
             result.updates[name] = new
             continue
-        source, source_at = hub_sources.get(name, ("hub", None))
+        meta = hub_sources.get(name) or ("hub", None)
+        source, at = meta[0], meta[1] if len(meta) > 1 else None
+        source_at = dt.datetime.fromisoformat(at) if isinstance(at, str) and at else None
         conflict = Conflict(
             hub_id=hub_id, field=name, base=None if base is None else base.get(name),
             incoming=Side(endpoint, new, changed_at), current=Side(source, current, source_at), prefer=prefer,

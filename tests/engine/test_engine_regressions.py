@@ -155,3 +155,22 @@ def test_external_ids_differing_only_by_case_are_two_records(run: Callable[..., 
     assert summary.counts["erp"]["hub_created"] == 2
     assert run().total("hub_created") == 0
     assert len(memory_table("crm").records) == 2
+
+
+def test_a_record_read_twice_in_one_chunk_counts_once(run: Callable[..., Any], state_url: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from crmsync.testing import MemoryConnector
+
+    memory_table("erp").put("E1", name="Twice GmbH", country="DE", city="Alt")
+    original = MemoryConnector.read_changes
+
+    def twice(self: Any, since: Any) -> Any:
+        for record in original(self, since):
+            yield type(record)(record.external_id, {**record.payload, "city": "Alt"}, record.cursor)
+            yield record
+
+    monkeypatch.setattr(MemoryConnector, "read_changes", twice)
+    memory_table("erp").put("E1", city="Neu")
+    summary = run()
+    assert summary.counts["erp"]["hub_created"] == 1
+    assert [r["city"] for r in memory_table("crm").records.values()] == ["Neu"]
