@@ -46,6 +46,8 @@ class EndpointConfig:
     delete_policy: str = "ignore"
     overlap_seconds: float = 0.0
     """Re-read this much before the cursor each run (records that commit late at the source)."""
+    circuit_breaker: int = 3
+    """Failed write batches in a row after which a run stops writing to the endpoint."""
 
 
 @dataclass
@@ -206,6 +208,12 @@ def _non_negative(value: Any, path: str, reader: _Reader) -> float:
     return float(value)
 
 
+def _positive_int(value: Any, path: str, reader: _Reader) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise reader.fail(path, f"expected a whole number >= 1, got {value!r}")
+    return value
+
+
 def parse_config(data: Any, file: Path) -> Config:
     """Validate parsed YAML into a :class:`Config` (secrets resolved)."""
     reader = _Reader(file)
@@ -228,7 +236,7 @@ def parse_config(data: Any, file: Path) -> Config:
         path = f"endpoints.{name}"
         item = reader.mapping(raw, path)
         reader.only_keys(item, path, ("connector", "object", "mapping", "options", "retry", "deletes",
-                                      "overlap_seconds"))
+                                      "overlap_seconds", "circuit_breaker"))
         for required in ("connector", "object", "mapping"):
             if required not in item:
                 raise reader.fail(f"{path}.{required}", "missing; every endpoint needs connector, object, mapping")
@@ -248,6 +256,7 @@ def parse_config(data: Any, file: Path) -> Config:
             retry={k: float(v) for k, v in retry.items()},
             delete_policy=reader.string(item.get("deletes", "ignore"), f"{path}.deletes", choices=DELETE_POLICIES),
             overlap_seconds=_non_negative(item.get("overlap_seconds", 0), f"{path}.overlap_seconds", reader),
+            circuit_breaker=_positive_int(item.get("circuit_breaker", 3), f"{path}.circuit_breaker", reader),
         )
     pipelines: dict[str, PipelineConfig] = {}
     for name, raw in reader.mapping(top.get("pipelines"), "pipelines").items():

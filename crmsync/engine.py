@@ -210,7 +210,7 @@ class SyncEngine:
         sleep: Callable[[float], None] | None = None,
         progress: Callable[[str, str, int], None] | None = None,
         allow_mass_delete: bool = False,
-        circuit_breaker: int = 3,
+        circuit_breaker: int | None = None,
     ) -> None:
         self.config = config
         self.pipeline: PipelineConfig = config.pipeline(pipeline)
@@ -222,7 +222,7 @@ class SyncEngine:
         self._dry_conn: Connection | None = None
         self.allow_mass_delete = allow_mass_delete
         self.circuit_breaker = circuit_breaker
-        """Consecutive failed write batches after which a run stops writing to an endpoint."""
+        """Overrides the endpoints' ``circuit_breaker`` (failed write batches in a row) when set."""
         self.summary: RunSummary | None = None
         self._policies: dict[str, ConflictPolicy] = {}
         self._heartbeat: Callable[[], None] = lambda: None
@@ -744,7 +744,7 @@ class SyncEngine:
                     summary.count(endpoint.name, "batches_failed")
                     log.warning("run %s: a batch of %d for %s failed (%d in a row): %s", summary.run_id, len(batch),
                                 endpoint.name, failures, exc)
-                    if failures >= self.circuit_breaker:
+                    if failures >= (self.circuit_breaker or endpoint.config.circuit_breaker):
                         summary.count(endpoint.name, "circuit_open")
                         raise
                     writes = BatchWrites()  # nothing of the failed batch is recorded: it is retried next run

@@ -69,6 +69,8 @@ BAD = [
     ("prefer names a stranger", "pipelines.p.conflicts", {"prefer": ["q"]}, "is not an endpoint"),
     ("path traversal", "endpoints.a.options", {"path": "../../etc/passwd"}, "leaves the configuration folder"),
     ("enforce not a bool", "pipelines.p.enforce_ownership", "yes", "expected true or false"),
+    ("circuit breaker zero", "endpoints.a.circuit_breaker", 0, "expected a whole number >= 1"),
+    ("negative overlap", "endpoints.a.overlap_seconds", -5, "expected a number of seconds >= 0"),
 ]
 
 

@@ -369,7 +369,7 @@ def test_circuit_breaker_stops_writing_to_a_failing_endpoint(tmp_path: Path, sta
     with pytest.raises(RetryableError, match="crm"):
         engine.run()
     assert engine.summary is not None
-    assert calls == [50, 50, 50], "three failed batches in a row open the circuit"
+    assert calls == [50, 50, 50], "three failed batches in a row (the default) open the circuit"
     assert engine.summary.counts["crm"]["circuit_open"] == 1
     assert count(state_url, hub_records) == 260, "what was read is committed"
     monkeypatch.setattr(MemoryConnector, "write_batch", original)
