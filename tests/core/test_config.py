@@ -146,3 +146,15 @@ def test_more_secret_names_are_recognised(key: str, tmp_path: Path, monkeypatch:
     data["endpoints"]["a"]["options"][key] = "plain"
     with pytest.raises(SecretError, match=f"options.{key}"):
         parse(data, tmp_path)
+
+
+def test_the_readme_example_config_is_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```yaml\n(.*?)```", readme, re.S)
+    assert block is not None
+    for name in ("SAP_USER", "SAP_PASSWORD", "SF_CLIENT_ID", "SF_CLIENT_SECRET"):
+        monkeypatch.setenv(name, "x")
+    config = parse(yaml.safe_load(block.group(1)), tmp_path)
+    assert set(config.endpoints) == {"sap", "salesforce"} and "customers" in config.pipelines
