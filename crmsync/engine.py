@@ -569,34 +569,34 @@ class SyncEngine:
         hubs.update({k: v for k, v in found.items() if k not in hubs})
         return {ext: hub for ext, hub in claimed.items() if hub in found and hub not in taken}
 
-    def _candidates(self, conn: Connection, endpoint: Endpoint, unbound: list[dict[str, Any]]) -> list[HubState]:
-        """Hub records an unbound record of this chunk might be (same tax id or name + country)."""
+    def _candidates(self, conn: Connection, endpoint: Endpoint,
+                    unbound: list[dict[str, Any]]) -> list[tuple[HubState, dict[str, str | None]]]:
+        """Hub records (with their match keys) an unbound record of this chunk might be."""
         keys = [hub_keys(record) for record in unbound]
-        return db.match_candidates(conn, {k["tax_key"] for k in keys if k["tax_key"]},
-                                   {k["name_key"] for k in keys if k["name_key"]}, endpoint.name)
+        found = db.match_candidates(conn, {k["tax_key"] for k in keys if k["tax_key"]},
+                                    {k["name_key"] for k in keys if k["name_key"]}, endpoint.name)
+        return [(hub, hub_keys(hub.data)) for hub in found]
 
-    def _match(self, incoming: dict[str, Any], candidates: list[HubState], hubs: dict[str, HubState],
-               endpoint: str, conn: Connection, taken: set[str]) -> str | None:
-        """A hub record for an unbound incoming record, never one ``taken`` in this endpoint already."""
+    def _match(self, incoming: dict[str, Any], candidates: list[tuple[HubState, dict[str, str | None]]],
+               hubs: dict[str, HubState], endpoint: str, conn: Connection, taken: set[str]) -> str | None:
+        """A hub record for an unbound incoming record, never one ``taken`` in this endpoint already:
+        the ``match_customer`` hook decides first, then the same tax id, then the same name and country."""
         keys = hub_keys(incoming)
-        pool = [h for h in candidates if h.id not in taken]
-        hook_answer = self.host.hook.match_customer(
-            record=incoming, candidates=[{"id": h.id, **h.data} for h in pool])
-        chosen: HubState | None = None
-        if hook_answer:
-            chosen = next((h for h in pool if h.id == hook_answer), None)
-            if chosen is None and hook_answer not in taken:
-                bound = db.external_ids(conn, [hook_answer], endpoint)
-                chosen = None if bound else db.load_hubs(conn, [hook_answer]).get(hook_answer)
-                if bound:
-                    log.warning("match_customer answered %s, already bound in %s: not matched", hook_answer, endpoint)
-        if chosen is None and keys["tax_key"]:
-            chosen = next((h for h in pool if hub_keys(h.data)["tax_key"] == keys["tax_key"]), None)
-        if chosen is None and keys["name_key"]:
-            chosen = next((h for h in pool if hub_keys(h.data)["name_key"] == keys["name_key"]), None)
+        by_tax = [h for h, k in candidates if h.id not in taken and keys["tax_key"] and k["tax_key"] == keys["tax_key"]]
+        by_name = [h for h, k in candidates if h.id not in taken and keys["name_key"]
+                   and k["name_key"] == keys["name_key"] and h not in by_tax]
+        pool = by_tax + by_name
+        answer = self.host.hook.match_customer(record=incoming, candidates=[{"id": h.id, **h.data} for h in pool])
+        chosen = pool[0] if pool else None
+        if answer:
+            chosen = next((h for h in pool if h.id == answer), None)
+            if chosen is None and answer not in taken:
+                if db.external_ids(conn, [answer], endpoint):
+                    log.warning("match_customer answered %s, already bound in %s: not matched", answer, endpoint)
+                else:
+                    chosen = db.load_hubs(conn, [answer]).get(answer)
         if chosen is None:
             return None
-        candidates.remove(chosen) if chosen in candidates else None  # one record per endpoint per hub
         hubs.setdefault(chosen.id, chosen)
         return chosen.id
 
