@@ -345,10 +345,11 @@ class SpreadsheetConnector(Connector):
             if not plan.ops:
                 return [r for r in results if r is not None]
             columns = list(header)
-            for op in plan.ops:
-                for column in op.values:
-                    if column not in columns:
-                        columns.append(column)
+            # every mapped column exists after a write, filled or not, so the sheet describes the mapping
+            mapped = [f for f in self.context.fields if "." not in f and "[" not in f]
+            for column in [*mapped, *(c for op in plan.ops for c in op.values)]:
+                if column not in columns:
+                    columns.append(column)
             position = {name: i for i, name in enumerate(columns)}
             keep = self.options.keep_backups if self.options.backup and not self._backed_up else 0
             with atomic_replace(path, backup_keep=keep, expect=before) as temp:

@@ -229,3 +229,12 @@ def test_excel_sep_hint_line_is_honoured_and_kept(tmp_path, spreadsheet_endpoint
     connector.write_batch([upsert("h1", "1", name="C")])
     assert path.read_text(encoding="utf-8").splitlines() == [
         "sep=;", "customer_id;name;crmsync_id", "1;C;h1", "2"]
+
+
+def test_a_new_sheet_gets_every_mapped_column_so_it_describes_the_mapping(tmp_path, spreadsheet_endpoint):
+    fields = ("customer_id", "company", "first_name", "last_name", "city")
+    connector = spreadsheet_endpoint(tmp_path / "new.csv", fields=fields)
+    [result] = connector.write_batch([upsert("h1", company="Acme GmbH")])
+    assert result.ok
+    described = connector.describe()
+    assert set(fields) <= set(described), "columns never filled are still there for `crmsync check`"
