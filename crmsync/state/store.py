@@ -168,12 +168,19 @@ class RunLock:
         dialect = self.store.dialect
         if dialect not in ("postgresql", "mysql", "mariadb"):
             return False
-        conn = self.store.engine.connect()
-        if dialect == "postgresql":
-            got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": self._advisory_key()}).scalar()
-        else:
-            got = conn.execute(sa.text("SELECT GET_LOCK(:k, 0)"), {"k": self._lock_name()}).scalar()
-        conn.commit()
+        try:
+            conn = self.store.engine.connect()
+        except sa.exc.OperationalError as exc:
+            raise StateError(f"state database {redact_url(self.store.url)} unavailable: {exc.orig}") from None
+        try:
+            if dialect == "postgresql":
+                got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": self._advisory_key()}).scalar()
+            else:
+                got = conn.execute(sa.text("SELECT GET_LOCK(:k, 0)"), {"k": self._lock_name()}).scalar()
+            conn.commit()
+        except BaseException:
+            conn.close()
+            raise
         if not got:
             conn.close()
             raise self._held_error()
